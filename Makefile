@@ -1,0 +1,40 @@
+# The two commands of the README:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run build serve test lint bench
+
+install: $(VENV)/.kb-installed
+
+# torch first, pinned: its CPU build lies on this disk; a bare requirement would pull a CUDA build.
+$(VENV)/.kb-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian's Chromium and ChromeDriver for the browser tests (test tools that download a browser fail here).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+build: install
+	$(BIN)/kb build
+
+serve: install
+	$(BIN)/kb serve
+
+run: build serve
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check kb tests scripts
+	$(BIN)/mypy kb
+
+bench: install
+	$(BIN)/python scripts/bench.py

@@ -1,0 +1,253 @@
+"""The ``kb`` command: build, search, serve, lint, eval.
+
+Expected failures (:class:`KBError`) print one line and exit 1; usage errors exit 2 (argparse).
+Settings come from the arguments, then ``KB_*`` environment variables, then the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb import __version__
+from kb.errors import KBError
+from kb.settings import Settings
+
+if TYPE_CHECKING:
+    from kb.articles import Article
+    from kb.embed import Embedder
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        articles_dir=getattr(args, "articles", None), index_dir=getattr(args, "index", None),
+        model=getattr(args, "model", None), host=getattr(args, "host", None), port=getattr(args, "port", None),
+    )
+
+
+def _err(message: str) -> None:
+    print(f"kb: error: {message}", file=sys.stderr)
+
+
+def _config_files(articles_dir: Path) -> list[Path]:
+    return [p for p in (articles_dir / "_synonyms.yml",) if p.is_file()]
+
+
+def preview_dir(index_dir: Path) -> Path:
+    """Where ``kb build --drafts`` puts the preview index: beside the live one, never in it."""
+    return index_dir.with_name(index_dir.name + "-preview")
+
+
+def _build(settings: Settings, embedder: Embedder, articles: list[Article], index_dir: Path,
+           drafts: bool, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    from kb.index import build_index
+
+    bar = tqdm(total=0, unit="entry", desc="embedding", file=sys.stderr, disable=quiet, leave=False)
+
+    def on_total(n: int) -> None:
+        bar.total = n
+        bar.refresh()
+
+    try:
+        return build_index(articles, embedder, index_dir, include_drafts=drafts,
+                           config_files=_config_files(settings.articles_dir), progress=bar.update,
+                           on_total=on_total)
+    finally:
+        bar.close()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from kb.embed import load_embedder
+    from kb.lint import lint_articles, run_content_tests
+
+    settings = _settings(args)
+    started = time.perf_counter()
+    report = lint_articles(settings.articles_dir)
+    for problem in report.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    if report.errors:
+        for problem in report.errors:
+            print(f"error: {problem}", file=sys.stderr)
+        _err(f"{len(report.errors)} problem(s) in {settings.articles_dir}; nothing was built, "
+             "the live index is unchanged")
+        return 1
+    embedder = load_embedder(settings)
+    index_dir = preview_dir(settings.index_dir) if args.drafts else settings.index_dir
+    stats = _build(settings, embedder, report.articles, index_dir, args.drafts, args.quiet)
+    print(
+        f"built {index_dir}: {stats.articles} articles ({stats.drafts_skipped} drafts skipped), "
+        f"{stats.entries} entries; {stats.added} added, {stats.changed} changed, {stats.removed} removed; "
+        f"embedded {stats.embedded}, reused {stats.reused}; {stats.seconds:.1f}s "
+        f"(total {time.perf_counter() - started:.1f}s with model load)"
+    )
+    if args.check:
+        return _report_checks(run_content_tests(index_dir, embedder, report.articles))
+    return 0
+
+
+def _report_checks(failures: list[Any]) -> int:
+    if not failures:
+        print("content tests: all passed")
+        return 0
+    for f in failures:
+        print(f"FAIL {f}", file=sys.stderr)
+    _err(f"{len(failures)} content test(s) failed")
+    return 1
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from kb.lint import lint_articles
+
+    settings = _settings(args)
+    embedder = None
+    if args.check or args.similar:
+        from kb.embed import load_embedder
+
+        embedder = load_embedder(settings)
+    report = lint_articles(settings.articles_dir, embedder=embedder if args.similar else None)
+    for problem in report.errors:
+        print(f"error: {problem}")
+    for problem in report.warnings:
+        print(f"warning: {problem}")
+    print(f"{len(report.articles)} articles, {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    if report.errors:
+        return 1
+    if args.check and embedder is not None:
+        import tempfile
+
+        from kb.lint import run_content_tests
+
+        with tempfile.TemporaryDirectory(prefix="kb-lint-") as tmp:
+            _build(settings, embedder, report.articles, Path(tmp), False, True)
+            return _report_checks(run_content_tests(Path(tmp), embedder, report.articles))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from kb.embed import load_embedder
+    from kb.index import load_index
+    from kb.search import Searcher
+
+    settings = _settings(args)
+    embedder = load_embedder(settings)
+    index = load_index(settings.index_dir, expected_model=embedder.model_id, expected_dimension=embedder.dimension)
+    resp = Searcher(index, embedder, max_query_chars=settings.max_query_chars).search(
+        args.query, k=args.k, category=args.category, locale=args.locale)
+    if args.json:
+        from kb.api import hit_out
+
+        out = {"query": resp.query, "took_ms": resp.took_ms, "decision": resp.decision,
+               "confidence": resp.confidence, "results": [hit_out(h).model_dump() for h in resp.results]}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{resp.decision} (confidence {resp.confidence:.2f}), {len(resp.results)} result(s), {resp.took_ms:.0f} ms")
+    for rank, h in enumerate(resp.results, 1):
+        print(f"{rank}. [{h.score:.3f}] {h.title}  ({h.article_id}, {h.category}, {h.locale})")
+        if h.question != h.title:
+            print(f"   matched: {h.question}")
+        print(f"   {h.snippet}")
+    if not resp.results:
+        print("no matching article: contact support")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from kb.api import create_app
+    from kb.index import load_index
+
+    settings = _settings(args)
+    load_index(settings.index_dir)  # fail fast, with the fix, before loading the model
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kb.evaluate import format_report, run_eval
+
+    settings = _settings(args)
+    result = run_eval(faq_path=args.faq, queries_path=args.queries, settings=settings)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(format_report(result))
+    return 0
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kb", description="FAQ semantic search for a customer help center.")
+    p.add_argument("--version", action="version", version=f"kb {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, articles: bool = False) -> None:
+        if articles:
+            sp.add_argument("--articles", metavar="DIR", help="articles folder (KB_ARTICLES_DIR; default articles/)")
+        sp.add_argument("--index", metavar="DIR", help="index folder (KB_INDEX_DIR; default index/)")
+        sp.add_argument("--model", metavar="NAME", help="sentence-transformers model name or path (KB_MODEL)")
+
+    b = sub.add_parser("build", help="build the index from the articles")
+    common(b, articles=True)
+    b.add_argument("--drafts", action="store_true", help="build a separate preview index that includes drafts")
+    b.add_argument("--check", action="store_true", help="run the articles' content tests on the new index")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_build)
+
+    li = sub.add_parser("lint", help="validate the articles and report every problem")
+    common(li, articles=True)
+    li.add_argument("--check", action="store_true", help="also run the content tests (builds a temporary index)")
+    li.add_argument("--similar", action="store_true", help="warn about articles competing for the same queries")
+    li.set_defaults(func=cmd_lint)
+
+    s = sub.add_parser("search", help="search the index")
+    s.add_argument("query")
+    common(s)
+    s.add_argument("--k", type=int, default=5, help="number of results (1-50)")
+    s.add_argument("--category")
+    s.add_argument("--locale")
+    s.add_argument("--json", action="store_true", help="print the API's JSON")
+    s.set_defaults(func=cmd_search)
+
+    sv = sub.add_parser("serve", help="serve the API and the help-center page")
+    common(sv)
+    sv.add_argument("--host", help="KB_HOST, default 127.0.0.1")
+    sv.add_argument("--port", type=int, help="KB_PORT, default 8000")
+    sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    sv.set_defaults(func=cmd_serve)
+
+    e = sub.add_parser("eval", help="measure retrieval quality on labelled queries")
+    common(e)
+    e.add_argument("--faq", type=_existing_file, help="FAQ JSONL (benchmark format); default: the articles index")
+    e.add_argument("--queries", type=_existing_file, required=True, help="labelled queries JSONL")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "command", None) == "search" and not 1 <= args.k <= 50:
+        parser().error("--k must be between 1 and 50")
+    try:
+        return int(args.func(args))
+    except KBError as e:
+        _err(str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130

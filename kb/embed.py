@@ -1,0 +1,86 @@
+"""Embedders: text -> L2-normalised float32 vectors, with the model's query/passage prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from kb.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kb.settings import Settings
+
+Progress = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What the index and the searcher need from a model."""
+
+    model_id: str
+    dimension: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU; the default comes from the bundled e5 weights."""
+
+    def __init__(self, model: str, cache_dir: object, batch_size: int = 32) -> None:
+        from pathlib import Path
+
+        from kb.model import BUNDLED_MODEL_NAME, bundled_model_path, model_prompts
+
+        self.model_id = model
+        self.batch_size = batch_size
+        if model == BUNDLED_MODEL_NAME:
+            location = str(bundled_model_path(Path(str(cache_dir))))
+        else:
+            location = model
+        self.prompts = model_prompts(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ModelError("sentence-transformers is not installed: pip install sentence-transformers") from None
+        try:
+            self._model = SentenceTransformer(location, device="cpu")
+        except Exception as e:  # noqa: BLE001 - any loader failure is reported the same way
+            raise ModelError(
+                f"cannot load model {model!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                " (set KB_MODEL to a local sentence-transformers folder, or to a model name when a model hub"
+                " is reachable; the default multilingual-e5-small needs no network)"
+            ) from None
+        dim = self._model.get_sentence_embedding_dimension()
+        if not dim:
+            raise ModelError(f"model {model!r} does not report an embedding dimension")
+        self.dimension = int(dim)
+
+    def _encode(self, texts: Sequence[str], prefix: str, progress: Progress | None) -> np.ndarray:
+        import numpy as np
+
+        chunks = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = [prefix + t for t in texts[start : start + self.batch_size]]
+            chunks.append(
+                self._model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+            )
+            if progress is not None:
+                progress(len(batch))
+        if not chunks:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.ascontiguousarray(np.vstack(chunks), dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.prompts.get("query", ""), None)
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        return self._encode(texts, self.prompts.get("passage", ""), progress)
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder named by the settings (``KB_MODEL``)."""
+    return SentenceTransformerEmbedder(settings.model, settings.cache_dir, settings.batch_size)

@@ -1,0 +1,166 @@
+"""Validation of the articles folder (``kb lint`` and the start of every build) and content tests.
+
+Every problem is reported at once, each as ``file:line: message (hint)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kb.articles import Article, ArticleError, article_files, parse_article
+from kb.errors import KBError
+
+if TYPE_CHECKING:
+    from kb.embed import Embedder
+
+SIMILAR_THRESHOLD = 0.95  # cosine between questions of two articles; e5 paraphrases sit above ~0.93
+CONTENT_TEST_TOP_N = 3
+
+
+@dataclass
+class LintReport:
+    articles: list[Article] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContentFailure:
+    """A ``tests:`` query that did not find its article in the top N."""
+
+    article_id: str
+    where: str
+    query: str
+    rank: int | None
+    found_id: str | None
+    found_title: str | None
+
+    def __str__(self) -> str:
+        got = f"rank {self.rank}" if self.rank else f"not in the top {CONTENT_TEST_TOP_N}"
+        took = f"; first is {self.found_id} ({self.found_title})" if self.found_id else "; no results"
+        return f"{self.where}: `{self.query}` should find {self.article_id}, {got}{took}"
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text.lower())
+
+
+def _line_of_text(path: Path, text: str, fallback: int | None) -> int | None:
+    try:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if text in line:
+                return n
+    except OSError:
+        pass
+    return fallback
+
+
+def _where(article: Article, text: str | None = None, key: str = "questions") -> str:
+    line = _line_of_text(Path(article.path), text, article.line(key)) if text else article.line(key)
+    return f"{article.path}:{line}" if line else article.path
+
+
+def lint_articles(root: Path, embedder: Embedder | None = None) -> LintReport:
+    """Parse every article under ``root`` and check the set; with an embedder, warn about near-duplicates."""
+    report = LintReport()
+    if not root.is_dir():
+        raise KBError(f"articles folder {root} does not exist (set --articles or KB_ARTICLES_DIR)")
+    parsed: list[Article] = []
+    for path in article_files(root):
+        try:
+            parsed.append(parse_article(path))
+        except ArticleError as e:
+            report.errors.append(str(e))
+    if not parsed and not report.errors:
+        report.errors.append(f"{root}: no articles (*.md) found")
+    by_id: dict[str, Article] = {}
+    for a in parsed:
+        if a.id in by_id:
+            report.errors.append(
+                f"{_where(a, key='id')}: duplicate id `{a.id}`, also used by {by_id[a.id].path} "
+                "(give every article its own id)")
+        else:
+            by_id[a.id] = a
+    owner: dict[str, tuple[Article, str]] = {}
+    for a in parsed:
+        for q in (a.title, *a.questions, *(s.question for s in a.sections)):
+            key = _norm(q)
+            if not key:
+                continue
+            if key in owner and owner[key][0].id != a.id:
+                other, other_q = owner[key]
+                report.errors.append(
+                    f"{_where(a, q)}: question `{q}` is also asked in {_where(other, other_q)} "
+                    "(keep it in the one article that answers it)")
+            else:
+                owner.setdefault(key, (a, q))
+        for t in a.tests:
+            if _norm(t) in {_norm(x) for x in (a.title, *a.questions)}:
+                report.warnings.append(
+                    f"{_where(a, t, 'tests')}: test `{t}` repeats one of the article's own questions "
+                    "(a test proves more when it is phrased differently)")
+    report.articles = [a for a in parsed if by_id.get(a.id) is a]
+    if embedder is not None and report.articles:
+        report.warnings.extend(similar_articles(report.articles, embedder))
+    return report
+
+
+def similar_articles(articles: list[Article], embedder: Embedder,
+                     threshold: float = SIMILAR_THRESHOLD) -> list[str]:
+    """Warnings for pairs of published articles whose questions are near-paraphrases of each other."""
+    import numpy as np
+
+    served = [a for a in articles if a.published]
+    texts: list[str] = []
+    owner: list[int] = []
+    for i, a in enumerate(served):
+        for q in (a.title, *a.questions):
+            texts.append(q)
+            owner.append(i)
+    if len(served) < 2:
+        return []
+    vecs = embedder.embed_passages(texts)
+    sims = vecs @ vecs.T
+    own = np.asarray(owner)
+    sims[own[:, None] == own[None, :]] = -1.0
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    rows, cols = np.nonzero(sims >= threshold)
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        pair = (min(own[r], own[c]), max(own[r], own[c]))
+        if pair not in best or sims[r, c] > best[pair][0]:
+            best[pair] = (float(sims[r, c]), r, c)
+    out = []
+    for (i, j), (score, r, c) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+        a, b = served[i], served[j]
+        out.append(
+            f"{_where(a, texts[r] if owner[r] == i else texts[c])}: `{a.id}` and `{b.id}` "
+            f"({b.path}) compete for the same queries (similarity {score:.2f}): merge them or make the "
+            "questions more distinct")
+    return out
+
+
+def run_content_tests(index_dir: Path, embedder: Embedder, articles: list[Article],
+                      top_n: int = CONTENT_TEST_TOP_N) -> list[ContentFailure]:
+    """Search every ``tests:`` query of the published articles; return the broken expectations."""
+    from kb.index import load_index
+    from kb.search import Searcher
+
+    index = load_index(index_dir, expected_model=embedder.model_id, expected_dimension=embedder.dimension)
+    searcher = Searcher(index, embedder)
+    failures: list[ContentFailure] = []
+    for a in articles:
+        if not a.published and a.id not in index.articles:
+            continue
+        for query in a.tests:
+            resp = searcher.search(query, k=max(top_n, 5))
+            ids = [h.article_id for h in resp.results]
+            rank = ids.index(a.id) + 1 if a.id in ids else None
+            if rank is None or rank > top_n:
+                first = resp.results[0] if resp.results else None
+                failures.append(ContentFailure(
+                    a.id, _where(a, query, "tests"), query, rank,
+                    first.article_id if first else None, first.title if first else None))
+    return failures

@@ -1,0 +1,77 @@
+"""Markdown answers turned into safe HTML (raw HTML escaped, unsafe links dropped) and plain text."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> Any:
+    from markdown_it import MarkdownIt
+
+    # html=False: any HTML written in an article is shown as text, never executed.
+    # markdown-it's validateLink already refuses javascript:, vbscript:, file: and most data: links.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+
+def to_html(markdown: str) -> str:
+    """Render Markdown to HTML that is safe to insert into a page."""
+    return str(_renderer().render(markdown))
+
+
+_INLINE = [
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"`([^`]*)`"), r"\1"),
+    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])"), r"\1"),
+    (re.compile(r"<[^>\n]{1,200}>"), ""),
+]
+_LINE_PREFIX = re.compile(r"^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+|\|)")
+
+
+def to_text(markdown: str) -> str:
+    """Markdown to one line of plain text (for snippets and lexical indexing)."""
+    out: list[str] = []
+    for line in markdown.split("\n"):
+        s = line.strip()
+        if not s or re.fullmatch(r"[|:\- ]+", s) or s.startswith(("```", "~~~")):
+            continue
+        s = _LINE_PREFIX.sub("", s)
+        s = s.replace("|", " ")
+        for pattern, repl in _INLINE:
+            s = pattern.sub(repl, s)
+        out.append(s.strip())
+    return " ".join(" ".join(out).split())
+
+
+def snippet(markdown: str, limit: int = 160) -> str:
+    """A short plain-text preview of an answer, cut at a word boundary."""
+    text = to_text(markdown)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def highlight(text: str, terms: tuple[str, ...] | list[str]) -> str:
+    """HTML-escape ``text`` and wrap each occurrence of the terms (case-insensitive) in ``<mark>``."""
+    import html
+
+    words = sorted({t for t in terms if t and len(t.strip()) > 0}, key=len, reverse=True)
+    if not words:
+        return html.escape(text)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        out.append(f"<mark>{html.escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)

@@ -1,0 +1,119 @@
+"""The running service: the model loaded once, and the live index + searcher, swapped atomically on reload."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kb.errors import KBError
+
+if TYPE_CHECKING:
+    from kb.embed import Embedder
+    from kb.index import LoadedIndex
+    from kb.search import Searcher
+    from kb.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Live:
+    """One loaded build and everything derived from it; replaced whole, never mutated in place."""
+
+    index: LoadedIndex
+    searcher: Searcher
+    derived: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class KBService:
+    """Holds the embedder for the life of the process and the current :class:`Live` build.
+
+    Requests read ``service.live`` once and use that object to the end, so a reload in between never
+    mixes two builds within one request.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._reload_lock = threading.Lock()
+        self.live = self._load()
+        self.last_reload_error: str | None = None
+
+    def _load(self) -> Live:
+        from kb.index import load_index
+        from kb.search import Searcher
+
+        index = load_index(self.settings.index_dir, expected_model=self.embedder.model_id,
+                           expected_dimension=self.embedder.dimension)
+        return Live(index, Searcher(index, self.embedder, max_query_chars=self.settings.max_query_chars))
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self.live.index
+
+    @property
+    def searcher(self) -> Searcher:
+        return self.live.searcher
+
+    def derived(self, name: str, factory: Callable[[LoadedIndex], T]) -> T:
+        """A value computed once per loaded build (e.g. the suggestion trie), dropped on reload."""
+        live = self.live
+        with live.lock:
+            if name not in live.derived:
+                live.derived[name] = factory(live.index)
+            return live.derived[name]  # type: ignore[no-any-return]
+
+    def current_build(self) -> Path | None:
+        """The build folder the index root points at now (may be newer than the one serving)."""
+        from kb.index import current_path
+
+        link = self.settings.index_dir / "current"
+        return current_path(self.settings.index_dir) if link.exists() else None
+
+    def reload(self, force: bool = False) -> bool:
+        """Load the current build if it differs from the live one; return whether it switched.
+
+        A build that fails to load leaves the live one serving and raises the error.
+        """
+        with self._reload_lock:
+            target = self.current_build()
+            if not force and target is not None and target == self.live.index.path:
+                return False
+            try:
+                live = self._load()
+            except KBError as e:
+                self.last_reload_error = str(e)
+                raise
+            self.live = live  # one reference assignment: atomic for readers
+            self.last_reload_error = None
+            return True
+
+
+class Watcher:
+    """Polls the index root and reloads the service when a new build is switched in."""
+
+    def __init__(self, service: KBService, interval: float = 2.0) -> None:
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kb-index-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.service.reload()
+            except KBError:
+                pass  # kept in service.last_reload_error and shown by /health; the old build keeps serving
+            except OSError:
+                pass  # a build folder vanished while we looked: try again next tick

@@ -1,0 +1,87 @@
+"""Settings: one frozen object built from arguments and ``KB_*`` environment variables.
+
+Nothing reads the environment at import time; ``Settings.from_env`` is called by the faces (CLI, API
+factory) and the result is passed in explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from kb.errors import ConfigError
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything kb needs to know to build, load and serve an index."""
+
+    articles_dir: Path = field(default_factory=lambda: Path("articles"))
+    index_dir: Path = field(default_factory=lambda: Path("index"))
+    model: str = DEFAULT_MODEL
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_key: str | None = None
+    max_query_chars: int = 512
+    batch_size: int = 32
+
+    # environment variable -> field name
+    ENV: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "KB_ARTICLES_DIR": "articles_dir",
+            "KB_INDEX_DIR": "index_dir",
+            "KB_MODEL": "model",
+            "KB_CACHE_DIR": "cache_dir",
+            "KB_HOST": "host",
+            "KB_PORT": "port",
+            "KB_ADMIN_KEY": "admin_key",
+        },
+        repr=False,
+        compare=False,
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``KB_*`` variables, then explicit overrides (``None`` overrides are ignored)."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        values: dict[str, Any] = {}
+        for var, name in base.ENV.items():
+            raw = env.get(var)
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(base, **{k: _coerce(k, v) for k, v in values.items()})
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in {"articles_dir", "index_dir", "cache_dir"}:
+        return Path(value).expanduser()
+    if name in {"port", "max_query_chars", "batch_size"}:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} must be an integer, got {value!r}") from None
+        if name == "port" and not 0 < number < 65536:
+            raise ConfigError(f"setting port must be between 1 and 65535, got {number}")
+        if name != "port" and number < 1:
+            raise ConfigError(f"setting {name} must be at least 1, got {number}")
+        return number
+    if name == "admin_key":
+        return str(value) or None
+    return str(value)

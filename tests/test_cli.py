@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kb import cli
+from kb.index import load_index
+from tests.conftest import write
+from tests.fakes import FakeEmbedder
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    embedder = FakeEmbedder()
+    monkeypatch.setattr("kb.embed.load_embedder", lambda settings: embedder)
+    for var in ("KB_ARTICLES_DIR", "KB_INDEX_DIR", "KB_MODEL", "KB_CACHE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return embedder
+
+
+def test_build_then_search(small_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    index = tmp_path / "idx"
+    assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "4 articles (1 drafts skipped), 9 entries; 9 added" in out
+    assert cli.main(["search", "반품하고 싶어요", "--index", str(index), "--k", "2", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["results"][0]["article_id"] == "return-request" and len(body["results"]) == 2
+    assert cli.main(["search", "반품하고 싶어요", "--index", str(index)]) == 0
+    assert "반품 신청은 어떻게 하나요?" in capsys.readouterr().out
+
+
+def test_environment_variables_are_the_fallback(small_kb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KB_ARTICLES_DIR", str(small_kb))
+    monkeypatch.setenv("KB_INDEX_DIR", str(tmp_path / "env-index"))
+    assert cli.main(["build", "--quiet"]) == 0
+    assert load_index(tmp_path / "env-index").manifest["counts"]["articles"] == 4
+
+
+def test_drafts_build_a_separate_preview(small_kb: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--drafts", "--quiet"]) == 0
+    assert not (index / "current").exists()
+    preview = load_index(tmp_path / "idx-preview")
+    assert "membership" in preview.articles
+
+
+def test_expected_failures_print_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["search", "반품", "--index", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kb: error: no index at") and "kb build" in err and "\n" not in err
+    write(tmp_path / "bad" / "a.md", "---\ntitle: [oops\n---\nbody\n")
+    assert cli.main(["build", "--articles", str(tmp_path / "bad"), "--index", str(tmp_path / "i")]) == 1
+    err = capsys.readouterr().err
+    assert "a.md:2: bad YAML" in err and "the live index is unchanged" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["search"], ["search", "x", "--k", "0"], ["build", "--nope"], []])
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2

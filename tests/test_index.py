@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kb.articles import load_articles
+from kb.errors import IndexMismatchError, IndexMissingError, KBError
+from kb.index import build_index, current_path, load_index
+from tests.conftest import write
+from tests.fakes import FakeEmbedder
+
+
+def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    stats = build_index(load_articles(small_kb), fake_embedder, tmp_path / "index")
+    assert (stats.articles, stats.drafts_skipped) == (4, 1)
+    assert stats.entries == 4 + 5 and stats.embedded == 9 and stats.added == 9
+    index = load_index(tmp_path / "index", expected_model="fake-ngram-64", expected_dimension=64)
+    assert index.faiss_index.ntotal == len(index.entries) == 9
+    assert "membership" not in index.articles  # drafts are never served
+    manifest = index.manifest
+    assert manifest["model_id"] == "fake-ngram-64" and manifest["dimension"] == 64
+    assert manifest["counts"] == {"articles": 4, "entries": 9, "drafts": 0}
+    assert set(manifest["entries"]) == {e.entry_id for e in index.entries}
+    assert manifest["build_time"].endswith("+00:00")
+    # the FAISS vectors are the normalised embeddings of the questions
+    v = fake_embedder.embed_passages([index.entries[0].question])[0]
+    assert float(index.vectors[0] @ v) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rebuild_reuses_unchanged_embeddings(small_kb: Path, tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    build_index(load_articles(small_kb), embedder, tmp_path / "index")
+    first = embedder.calls
+    text = (small_kb / "password-reset.md").read_text(encoding="utf-8")
+    (small_kb / "password-reset.md").write_text(text.replace("비번 까먹었어요", "비번 생각이 안나요"), "utf-8")
+    (small_kb / "en-refund.md").unlink()
+    stats = build_index(load_articles(small_kb), embedder, tmp_path / "index")
+    assert embedder.calls - first == 1  # only the edited question was embedded again
+    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (1, 0, 1, 2)
+    assert stats.reused == stats.entries - 1
+
+
+def test_switch_is_atomic_and_old_builds_are_pruned(small_kb: Path, tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    root = tmp_path / "index"
+    seen = []
+    for _ in range(5):
+        build_index(load_articles(small_kb), embedder, root)
+        seen.append(current_path(root))
+        assert os.path.islink(root / "current")
+    assert len(set(seen)) == 5
+    assert len([p for p in (root / "builds").iterdir()]) == 3
+    assert not list(root.glob(".current-*")) and not list((root / "builds").glob(".tmp-*"))
+
+
+def test_failed_build_leaves_the_live_index(small_kb: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    live = current_path(root)
+
+    class Broken(FakeEmbedder):
+        def embed_passages(self, texts, progress=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("crash half-way")
+
+    write(small_kb / "new.md", "---\ntitle: 새 질문\n---\n새 답\n")
+    with pytest.raises(RuntimeError):
+        build_index(load_articles(small_kb), Broken(), root)
+    assert current_path(root) == live
+    assert load_index(root).manifest["counts"]["articles"] == 4
+    assert not list((root / "builds").glob(".tmp-*"))
+
+
+def test_only_drafts_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "d.md", "---\ntitle: 초안\nstatus: draft\n---\n답\n")
+    with pytest.raises(KBError, match="draft"):
+        build_index(load_articles(tmp_path / "a"), FakeEmbedder(), tmp_path / "index")
+    stats = build_index(load_articles(tmp_path / "a"), FakeEmbedder(), tmp_path / "preview", include_drafts=True)
+    assert stats.articles == 1
+
+
+def test_load_refuses_missing_other_model_and_corrupt(small_index: Path, tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="kb build"):
+        load_index(tmp_path / "nothing")
+    with pytest.raises(IndexMismatchError, match="built with model 'fake-ngram-64'.*KB_MODEL"):
+        load_index(small_index, expected_model="multilingual-e5-small")
+    with pytest.raises(IndexMismatchError, match="dimension 64"):
+        load_index(small_index, expected_dimension=384)
+    build = current_path(small_index)
+    with (build / "entries.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"x": 1}) + "\n")
+    with pytest.raises(IndexMismatchError, match="does not match its manifest"):
+        load_index(small_index)
+    (build / "vectors.faiss").unlink()
+    with pytest.raises(IndexMismatchError, match="missing vectors.faiss"):
+        load_index(small_index)
+    (build / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="corrupt"):
+        load_index(small_index)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.errors import ConfigError
+from kb.settings import DEFAULT_MODEL, Settings
+
+
+def test_defaults_need_no_environment() -> None:
+    s = Settings.from_env({})
+    assert s.articles_dir == Path("articles") and s.index_dir == Path("index")
+    assert s.model == DEFAULT_MODEL and (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.admin_key is None
+
+
+def test_environment_then_arguments() -> None:
+    env = {"KB_ARTICLES_DIR": "/kb/a", "KB_INDEX_DIR": "/kb/i", "KB_MODEL": "m", "KB_CACHE_DIR": "/c",
+           "KB_PORT": "9000", "KB_ADMIN_KEY": "secret"}
+    s = Settings.from_env(env, index_dir="/override", port=None)
+    assert s.articles_dir == Path("/kb/a") and s.index_dir == Path("/override")
+    assert (s.model, s.cache_dir, s.port, s.admin_key) == ("m", Path("/c"), 9000, "secret")
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000"])
+def test_bad_port_is_a_config_error(port: str) -> None:
+    with pytest.raises(ConfigError, match="port"):
+        Settings.from_env({"KB_PORT": port})
