@@ -63,7 +63,8 @@ def _where(article: Article, text: str | None = None, key: str = "questions") ->
     return f"{article.path}:{line}" if line else article.path
 
 
-def lint_articles(root: Path, embedder: Embedder | None = None) -> LintReport:
+def lint_articles(root: Path, embedder: Embedder | None = None,
+                  similar_threshold: float = SIMILAR_THRESHOLD) -> LintReport:
     """Parse every article under ``root`` and check the set; with an embedder, warn about near-duplicates."""
     report = LintReport()
     if not root.is_dir():
@@ -104,7 +105,7 @@ def lint_articles(root: Path, embedder: Embedder | None = None) -> LintReport:
                     "(a test proves more when it is phrased differently)")
     report.articles = [a for a in parsed if by_id.get(a.id) is a]
     if embedder is not None and report.articles:
-        report.warnings.extend(similar_articles(report.articles, embedder))
+        report.warnings.extend(similar_articles(report.articles, embedder, similar_threshold))
     return report
 
 
