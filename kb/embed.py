@@ -53,7 +53,8 @@ class SentenceTransformerEmbedder:
                 " (set KB_MODEL to a local sentence-transformers folder, or to a model name when a model hub"
                 " is reachable; the default multilingual-e5-small needs no network)"
             ) from None
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
         if not dim:
             raise ModelError(f"model {model!r} does not report an embedding dimension")
         self.dimension = int(dim)

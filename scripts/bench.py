@@ -1,0 +1,214 @@
+"""Speed benchmark: build time, incremental rebuild ratio, query latency in process and over HTTP, memory.
+
+Usage: python scripts/bench.py [--skip-synthetic] [--queries N] [--synthetic-entries N]
+
+Prints one block per data set. Model load is timed separately and excluded from build figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kb.articles import Article, load_articles  # noqa: E402
+from kb.settings import Settings  # noqa: E402
+
+PARAKQC = ROOT.parent / "shared" / "benchmarks" / "parakqc"
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def edit_one(article: Article) -> Article:
+    from dataclasses import replace
+
+    return replace(article, questions=(*article.questions, f"{article.title} (수정됨)"),
+                   body=article.body + "\n\n(편집자 수정)")
+
+
+def build_figures(name: str, articles: list[Article], embedder, config: list[Path]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from kb.index import build_index
+
+    tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    try:
+        full = build_index(articles, embedder, tmp / "index", config_files=config)
+        edited = list(articles)
+        i = next(i for i, a in enumerate(edited) if a.published)
+        edited[i] = edit_one(edited[i])
+        inc = build_index(edited, embedder, tmp / "index", config_files=config)
+        noop = build_index(edited, embedder, tmp / "index", config_files=config)
+        print(f"  full build          {full.seconds:8.2f} s  ({full.entries} entries, "
+              f"{full.entries / full.seconds:.0f} entries/s)")
+        print(f"  one article edited  {inc.seconds:8.2f} s  (embedded {inc.embedded}, reused {inc.reused}; "
+              f"ratio {inc.seconds / full.seconds:.3f} of a full build)")
+        print(f"  nothing changed     {noop.seconds:8.2f} s")
+        return {"full": full.seconds, "incremental": inc.seconds, "entries": full.entries,
+                "index": str(tmp / "index"), "tmp": str(tmp)}
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from kb.index import load_index
+    from kb.search import Searcher
+
+    searcher = Searcher(load_index(index_dir), embedder)
+    searcher.search(queries[0])  # warm up
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q, k=5)
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"  query in process    p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  ({len(times)} queries)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def latency_http(index_dir: Path, queries: list[str]) -> None:
+    import httpx
+
+    port = free_port()
+    env = dict(os.environ, KB_INDEX_DIR=str(index_dir), KB_PORT=str(port), HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--log-level", "warning"], env=env,
+                            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            startup = time.perf_counter() - t0
+            client.get("/search", params={"q": queries[0]})
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                r = client.get("/search", params={"q": q, "k": 5})
+                r.raise_for_status()
+                times.append((time.perf_counter() - t) * 1000)
+        rss = "?"
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM"):
+                    rss = f"{int(line.split()[1]) / 1024:.0f} MiB"
+        except OSError:
+            pass
+        print(f"  query over HTTP     p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  "
+              f"(server start-up {startup:.1f} s, server peak RSS {rss})")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
+    """Many distinct Korean FAQ-like articles, 5 entries each, from combinatorial templates."""
+    rng = random.Random(seed)
+    things = ["운동화", "노트북", "원피스", "커피머신", "유모차", "텐트", "이어폰", "소파", "자전거", "가습기",
+              "청바지", "냉장고", "카메라", "책상", "캐리어", "선풍기", "모니터", "패딩", "키보드", "화장품"]
+    acts = ["반품", "교환", "배송 조회", "주문 취소", "환불", "A/S 접수", "설치 예약", "사이즈 변경", "선물 포장", "재입고 알림"]
+    whens = ["오늘", "주말에", "해외에서", "회원가입 없이", "쿠폰 쓰고", "부분적으로", "세일 기간에", "새벽배송으로",
+             "무통장입금으로", "카드 할부로", "포인트로", "앱에서", "PC에서", "선물 받고", "대량으로"]
+    forms = ["{w} {t} {a}는 어떻게 하나요?", "{t} {a} {w} 가능해요?", "{w} {t} {a}하려면 어떻게 해요",
+             "{t} {a} 문의 ({w})", "{w} 산 {t} {a} 되나요"]
+    combos = [(t, a, w) for t in things for a in acts for w in whens]
+    rng.shuffle(combos)
+    out = []
+    for i, (t, a, w) in enumerate(combos[: n_entries // 5]):
+        qs = [f.format(t=t, a=a, w=w) for f in forms]
+        out.append(Article(id=f"syn-{i:05d}", title=qs[0], category=a, tags=(t,), locale="ko",
+                           questions=tuple(qs[1:]), status="published",
+                           body=f"{t} {a} 안내입니다. {w} 주문하신 경우 마이페이지에서 신청하세요.", path="synthetic"))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--queries", type=int, default=200, help="queries timed per data set")
+    ap.add_argument("--synthetic-entries", type=int, default=20000)
+    ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--skip-http", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(f"machine: {machine()}")
+    settings = Settings.from_env(articles_dir=ROOT / "articles")
+    t = time.perf_counter()
+    from kb.embed import load_embedder
+
+    embedder = load_embedder(settings)
+    print(f"model {embedder.model_id}: loaded in {time.perf_counter() - t:.1f} s (torch import included)")
+
+    import json
+
+    sample_queries = [json.loads(line)["query"] for line in
+                      (ROOT / "tests" / "data" / "sample_queries.jsonl").read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+    sets: list[tuple[str, list[Article], list[str], list[Path]]] = [
+        ("sample knowledge base (articles/)", load_articles(ROOT / "articles"), sample_queries,
+         [p for p in (ROOT / "articles" / "_synonyms.yml",) if p.is_file()]),
+    ]
+    if (PARAKQC / "faq.jsonl").is_file():
+        from kb.benchmarks import load_faq, load_queries
+
+        pq = [q.query for q in load_queries(PARAKQC / "queries_dev.jsonl")]
+        sets.append(("paraKQC FAQ (1,000 entries)", load_faq(PARAKQC / "faq.jsonl"), pq, []))
+    if not args.skip_synthetic:
+        syn = synthetic_articles(args.synthetic_entries)
+        sets.append((f"synthetic ({sum(len(a.entries()) for a in syn):,} entries)", syn,
+                     [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
+    for name, articles, queries, config in sets:
+        print(f"\n{name}")
+        figures = build_figures(name, articles, embedder, config)
+        rng = random.Random(1)
+        chosen = rng.sample(queries, min(args.queries, len(queries)))
+        try:
+            latency_in_process(Path(str(figures["index"])), embedder, chosen)
+            if not args.skip_http and name.startswith("sample"):
+                latency_http(Path(str(figures["index"])), chosen)
+        finally:
+            shutil.rmtree(str(figures["tmp"]), ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory of this process: {peak:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
