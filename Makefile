@@ -16,10 +16,11 @@ $(VENV)/.kb-installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian's Chromium and ChromeDriver for the browser tests (test tools that download a browser fail here).
+# Debian's Chromium, ChromeDriver and CJK fonts for the browser tests and screenshots
+# (test tools that download their own browser fail here).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -q "Noto Sans CJK" || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk; }
 
 build: install
 	$(BIN)/kb build

@@ -1,0 +1,114 @@
+"""Votes on "was this helpful?", kept in SQLite beside the index builds so a rebuild never loses them.
+
+One connection per call (SQLite connections are not shared between threads) and WAL mode, so the
+web server's worker threads can read while one writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+FILENAME = "feedback.sqlite"
+MAX_QUERY_CHARS = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    query TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    helpful INTEGER NOT NULL CHECK (helpful IN (0, 1))
+);
+CREATE INDEX IF NOT EXISTS feedback_article ON feedback (article_id, helpful);
+"""
+
+_ready: set[Path] = set()  # databases whose schema this process has already created
+_ready_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Popular:
+    """An article and its votes, for the "popular questions" list."""
+
+    article_id: str
+    helpful: int
+    not_helpful: int
+
+
+class FeedbackStore:
+    """Votes on answers in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._ensure_schema()
+
+    @classmethod
+    def for_index(cls, index_dir: Path | str) -> FeedbackStore:
+        """The store of an index root: ``index_dir/feedback.sqlite``, outside the build folders."""
+        return cls(Path(index_dir) / FILENAME)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(str(self.path), timeout=10.0)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    def _ensure_schema(self) -> None:
+        key = self.path.absolute()
+        with _ready_lock:
+            if key in _ready and self.path.exists():
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), timeout=10.0)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+                db.executescript(_SCHEMA)
+                db.commit()
+            finally:
+                db.close()
+            _ready.add(key)
+
+    def add(self, query: str, article_id: str, helpful: bool) -> int:
+        """Record one vote; return its id."""
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO feedback (created, query, article_id, helpful) VALUES (?, ?, ?, ?)",
+                (created, query[:MAX_QUERY_CHARS], article_id, 1 if helpful else 0),
+            )
+            return int(cur.lastrowid or 0)
+
+    def counts(self, article_id: str) -> dict[str, int]:
+        """``{"helpful": n, "not_helpful": m}`` for one article (zeros when it has no votes)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT COALESCE(SUM(helpful), 0), COALESCE(SUM(1 - helpful), 0) FROM feedback WHERE article_id = ?",
+                (article_id,),
+            ).fetchone()
+        return {"helpful": int(row[0]), "not_helpful": int(row[1])}
+
+    def popular(self, limit: int = 10) -> list[Popular]:
+        """Articles with helpful votes, most helpful first (ties: fewer "not helpful", then id)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT article_id, SUM(helpful) AS h, SUM(1 - helpful) AS n FROM feedback GROUP BY article_id "
+                "HAVING h > 0 ORDER BY h DESC, n ASC, article_id ASC LIMIT ?",
+                (max(0, int(limit)),),
+            ).fetchall()
+        return [Popular(str(a), int(h), int(n)) for a, h, n in rows]
+
+    def helpful_counts(self) -> dict[str, int]:
+        """Helpful votes per article (articles with none left out)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT article_id, SUM(helpful) FROM feedback GROUP BY article_id").fetchall()
+        return {str(a): int(h) for a, h in rows if h}

@@ -1,0 +1,254 @@
+"""The help-center page, the agent view, and the JSON routes they use (suggest, feedback, popular)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import mimetypes
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field, StrictBool
+
+from kb.deps import ServiceDep
+from kb.feedback import FeedbackStore
+from kb.suggest import Suggester
+from kb.web.i18n import STRINGS, choose_lang
+
+MAX_SUGGEST_CHARS = 200
+MAX_FEEDBACK_QUERY_CHARS = 512
+
+# Pages load only their own files; article HTML is already escaped server-side, and this makes
+# sure that even a slip there could not run a script or load anything from elsewhere.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter()
+
+
+class SuggestionOut(BaseModel):
+    text: str
+    article_id: str | None
+    category: str | None
+    kind: str = Field(description="title | question | tag | category")
+
+
+class SuggestOut(BaseModel):
+    query: str
+    suggestions: list[SuggestionOut]
+
+
+class FeedbackIn(BaseModel):
+    query: str = Field(default="", max_length=MAX_FEEDBACK_QUERY_CHARS, description="what the customer searched")
+    article_id: str = Field(min_length=1, max_length=200)
+    helpful: StrictBool
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    article_id: str
+    counts: dict[str, int]
+
+
+class PopularQuestion(BaseModel):
+    article_id: str
+    title: str
+    category: str
+    locale: str
+    helpful: int
+    source: str = Field(description="feedback (voted helpful) | default (fixed order)")
+
+
+class PopularOut(BaseModel):
+    questions: list[PopularQuestion]
+
+
+def _store(svc: ServiceDep) -> FeedbackStore:
+    return FeedbackStore.for_index(svc.settings.index_dir)
+
+
+def _suggester(svc: ServiceDep) -> Suggester:
+    store = _store(svc)
+    return svc.derived("web.suggester", lambda index: Suggester.from_index(index, store.helpful_counts()))
+
+
+@router.get("/suggest", response_model=SuggestOut, tags=["web"])
+def suggest(
+    svc: ServiceDep,
+    q: Annotated[str, Query(description="what the customer has typed so far")] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> SuggestOut:
+    """Type-ahead suggestions (jamo prefix, 초성, typos); call it on every keystroke."""
+    text = " ".join(q.split())
+    if not text:
+        raise HTTPException(status_code=422, detail="q is empty: type a few letters")
+    if len(text) > MAX_SUGGEST_CHARS:
+        raise HTTPException(status_code=422,
+                            detail=f"q is {len(text)} characters long; the limit is {MAX_SUGGEST_CHARS}")
+    found = _suggester(svc).suggest(text, limit=limit)
+    return SuggestOut(query=text, suggestions=[
+        SuggestionOut(text=s.text, article_id=s.article_id, category=s.category, kind=s.kind) for s in found
+    ])
+
+
+@router.post("/feedback", status_code=201, response_model=FeedbackOut, tags=["web"])
+def feedback(svc: ServiceDep, body: FeedbackIn) -> FeedbackOut:
+    """Record a "was this helpful?" vote on an article."""
+    if body.article_id not in svc.index.articles:
+        raise HTTPException(status_code=404, detail=f"no article with id {body.article_id!r}")
+    store = _store(svc)
+    vote_id = store.add(" ".join(body.query.split()), body.article_id, body.helpful)
+    return FeedbackOut(id=vote_id, article_id=body.article_id, counts=store.counts(body.article_id))
+
+
+@router.get("/popular", response_model=PopularOut, tags=["web"])
+def popular(
+    svc: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=20)] = 6,
+    locale: Annotated[str | None, Query(description="prefer articles in this locale")] = None,
+) -> PopularOut:
+    """Questions for the empty search box: most helpful first, then a fixed order of the index."""
+    articles = svc.index.articles
+    local = [a for a in articles.values() if not locale or a["locale"] == locale]
+    if not local:  # e.g. ?locale=en before any English article exists: show something rather than nothing
+        local = list(articles.values())
+    allowed = {a["id"] for a in local}
+    out: list[PopularQuestion] = []
+    for p in _store(svc).popular(limit * 4):
+        if p.article_id in allowed and len(out) < limit:
+            out.append(_popular_item(articles[p.article_id], p.helpful, "feedback"))
+    taken = {q.article_id for q in out}
+    for article_id in svc.derived("web.default_order", _default_order):
+        if len(out) >= limit:
+            break
+        if article_id in allowed and article_id not in taken:
+            out.append(_popular_item(articles[article_id], 0, "default"))
+    return PopularOut(questions=out)
+
+
+def _popular_item(record: dict[str, Any], helpful: int, source: str) -> PopularQuestion:
+    return PopularQuestion(article_id=record["id"], title=record["title"], category=record["category"],
+                           locale=record["locale"], helpful=helpful, source=source)
+
+
+def _default_order(index: Any) -> list[str]:
+    """Articles round-robin over categories (biggest category first), within one the most-asked first.
+
+    Articles with more alternate questions are the ones customers ask in more ways; taking one per
+    category in turn keeps the list varied instead of five refund questions.
+    """
+    by_cat: dict[str, list[dict[str, Any]]] = {}
+    for record in index.articles.values():
+        by_cat.setdefault(record["category"], []).append(record)
+    queues = [sorted(rs, key=lambda r: (-len(r.get("questions") or ()), r["title"]))
+              for _, rs in sorted(by_cat.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    order: list[str] = []
+    for depth in range(max((len(q) for q in queues), default=0)):
+        order.extend(q[depth]["id"] for q in queues if depth < len(q))
+    return order
+
+
+# --- pages and static files ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+@lru_cache(maxsize=1)
+def _assets() -> dict[str, Asset]:
+    """Every top-level file of ``kb/web/static``, read once (they ship inside the package)."""
+    out: dict[str, Asset] = {}
+    for item in resources.files("kb.web").joinpath("static").iterdir():
+        if item.is_file() and not item.name.startswith("."):
+            body = item.read_bytes()
+            media = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
+            if media.startswith("text/") or media in ("application/javascript", "image/svg+xml"):
+                media += "; charset=utf-8"
+            out[item.name] = Asset(body, media, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
+    return out
+
+
+@lru_cache(maxsize=1)
+def _asset_version() -> str:
+    h = hashlib.sha256()
+    for name, asset in sorted(_assets().items()):
+        h.update(name.encode() + asset.etag.encode())
+    return h.hexdigest()[:10]
+
+
+@lru_cache(maxsize=4)
+def _template(name: str) -> str:
+    # kept under static/ so the package-data glob that ships the assets ships the pages too;
+    # /static serves only the top-level files, never these
+    return resources.files("kb.web").joinpath("static", "templates", name).read_text(encoding="utf-8")
+
+
+_SLOT = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
+
+
+def render_page(name: str, lang: str, extra: dict[str, str] | None = None) -> str:
+    """Fill ``{{name}}`` slots from the strings table (escaped); ``i18n_json`` is the table for scripts."""
+    strings = STRINGS[lang]
+    raw = {
+        "lang": lang,
+        "v": _asset_version(),
+        # JSON inside <script type="application/json">: escape "<" so no "</script>" can end it early
+        "i18n_json": json.dumps(strings, ensure_ascii=False).replace("<", "\\u003c"),
+    }
+    values = {**(extra or {})}
+
+    def fill(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key in raw:
+            return raw[key]
+        if key in values:
+            return html.escape(values[key], quote=True)
+        if key in strings:
+            return html.escape(strings[key], quote=True)
+        raise KeyError(f"template {name} uses unknown slot {key!r}")
+
+    return _SLOT.sub(fill, _template(name))
+
+
+def _page(name: str, request: Request, lang: str | None, accept_language: str | None) -> HTMLResponse:
+    chosen = choose_lang(lang, accept_language)
+    q = " ".join(request.query_params.get("q", "").split())[:MAX_FEEDBACK_QUERY_CHARS]
+    return HTMLResponse(render_page(name, chosen, {"q": q}), headers={**PAGE_HEADERS, "Content-Language": chosen,
+                                                                       "Vary": "Accept-Language"})
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def help_page(request: Request, lang: str | None = None,
+              accept_language: Annotated[str | None, Header()] = None) -> HTMLResponse:
+    return _page("index.html", request, lang, accept_language)
+
+
+@router.get("/agent", response_class=HTMLResponse, include_in_schema=False)
+def agent_page(request: Request, lang: str | None = None,
+               accept_language: Annotated[str | None, Header()] = None) -> HTMLResponse:
+    return _page("agent.html", request, lang, accept_language)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    asset = _assets().get(name)
+    if asset is None:
+        raise HTTPException(status_code=404, detail=f"no static file {name!r}")
+    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if if_none_match == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

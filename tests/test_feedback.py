@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from kb.feedback import FILENAME, FeedbackStore, Popular
+
+
+def test_add_and_count(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    assert store.counts("a") == {"helpful": 0, "not_helpful": 0}
+    first = store.add("반품하고 싶어요", "a", True)
+    second = store.add("반품", "a", False)
+    store.add("반품", "a", True)
+    assert second > first > 0
+    assert store.counts("a") == {"helpful": 2, "not_helpful": 1}
+    assert store.counts("b") == {"helpful": 0, "not_helpful": 0}
+
+
+def test_for_index_lives_beside_the_builds(tmp_path: Path) -> None:
+    store = FeedbackStore.for_index(tmp_path / "index")
+    assert store.path == tmp_path / "index" / FILENAME
+    store.add("q", "a", True)
+    assert (tmp_path / "index" / FILENAME).is_file()
+    # a new store on the same folder (e.g. after a rebuild or a restart) sees the old votes
+    assert FeedbackStore.for_index(tmp_path / "index").counts("a") == {"helpful": 1, "not_helpful": 0}
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    store.add("q", "a", True)
+    with sqlite3.connect(str(store.path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_popular_orders_by_helpful_votes(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    for article, helpful, not_helpful in (("a", 1, 0), ("b", 3, 2), ("c", 3, 0), ("d", 0, 5)):
+        for _ in range(helpful):
+            store.add("q", article, True)
+        for _ in range(not_helpful):
+            store.add("q", article, False)
+    assert store.popular(10) == [Popular("c", 3, 0), Popular("b", 3, 2), Popular("a", 1, 0)]  # d: never helpful
+    assert [p.article_id for p in store.popular(2)] == ["c", "b"]
+    assert store.helpful_counts() == {"a": 1, "b": 3, "c": 3}
+
+
+def test_long_queries_are_cut(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    store.add("가" * 5000, "a", True)
+    with sqlite3.connect(str(store.path)) as db:
+        assert len(db.execute("SELECT query FROM feedback").fetchone()[0]) == 1000
+
+
+def test_threads_do_not_lose_votes(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    errors: list[BaseException] = []
+
+    def vote(n: int) -> None:
+        try:
+            for i in range(25):
+                store.add(f"q{n}-{i}", "a", i % 5 != 0)
+                store.counts("a")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=vote, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.counts("a") == {"helpful": 160, "not_helpful": 40}

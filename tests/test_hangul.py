@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import pytest
+
+from kb.hangul import (
+    choseong,
+    decompose,
+    decompose_marked,
+    edit_distance,
+    ends_unfinished,
+    is_choseong_query,
+    is_consonant,
+    is_jamo,
+    is_syllable,
+    jamo_distance,
+    normalize,
+    syllable_parts,
+)
+
+
+def test_syllable_parts() -> None:
+    assert syllable_parts("반") == ("ㅂ", "ㅏ", "ㄴ")
+    assert syllable_parts("가") == ("ㄱ", "ㅏ", "")
+    assert syllable_parts("힣") == ("ㅎ", "ㅣ", "ㅎ")
+    with pytest.raises(ValueError, match="not a Hangul syllable"):
+        syllable_parts("a")
+
+
+@pytest.mark.parametrize(
+    ("text", "jamo"),
+    [
+        ("반품", "ㅂㅏㄴㅍㅜㅁ"),
+        ("배송", "ㅂㅏㅣㅅㅗㅇ"),  # ㅐ drawn as ㅏ+ㅣ
+        ("괜찮아", "ㄱㅗㅏㅣㄴㅊㅏㄴㅎㅇㅏ"),  # compound vowel and final cluster split
+        ("값", "ㄱㅏㅂㅅ"),
+        ("ㅄ", "ㅂㅅ"),  # a lone cluster as an input method shows it
+        ("까", "ㄲㅏ"),  # doubled consonants are one key: kept whole
+        ("abc 1", "abc 1"),
+    ],
+)
+def test_decompose(text: str, jamo: str) -> None:
+    assert decompose(text) == jamo
+
+
+def test_decompose_without_split_keeps_compounds() -> None:
+    assert decompose("괜", split=False) == "ㄱㅙㄴ"
+    assert decompose("값", split=False) == "ㄱㅏㅄ"
+
+
+def test_half_typed_syllables_are_jamo_prefixes() -> None:
+    full = decompose("반품")
+    for partial in ("ㅂ", "바", "반", "반ㅍ", "반푸", "반품"):
+        assert full.startswith(decompose(partial)), partial
+    assert decompose("배송").startswith(decompose("바"))  # ㅐ = ㅏ + ㅣ
+    # typing 갑시다 passes through 값 (ㅂ+ㅅ join as a final cluster until the vowel comes)
+    assert decompose("갑시다").startswith(decompose("값"))
+
+
+def test_decompose_marked_offsets() -> None:
+    jamo, starts = decompose_marked("반a품")
+    assert jamo == "ㅂㅏㄴaㅍㅜㅁ"
+    assert starts == [0, 3, 4]
+
+
+def test_choseong() -> None:
+    assert choseong("반품") == "ㅂㅍ"
+    assert choseong("배송조회") == "ㅂㅅㅈㅎ"
+    assert choseong("까치 abc") == "ㄲㅊ abc"
+
+
+def test_character_classes() -> None:
+    assert is_syllable("가") and not is_syllable("ㄱ")
+    assert is_jamo("ㄱ") and is_jamo("ㅏ") and not is_jamo("가")
+    assert is_consonant("ㅎ") and not is_consonant("ㅏ")
+
+
+def test_is_choseong_query() -> None:
+    assert is_choseong_query("ㅂㅍ")
+    assert is_choseong_query("ㅂㅅ ㅈㅎ")
+    assert not is_choseong_query("반ㅍ")
+    assert not is_choseong_query("ㅏㅂ")
+    assert not is_choseong_query("   ")
+
+
+def test_ends_unfinished() -> None:
+    assert ends_unfinished("반ㅍ")
+    assert ends_unfinished("ㅂㅍ ")
+    assert not ends_unfinished("반품")
+    assert not ends_unfinished("")
+
+
+def test_normalize() -> None:
+    assert normalize("  Refund   STATUS ") == "refund status"
+    assert normalize("ＡＢＣ　반품") == "abc 반품"  # full-width Latin and ideographic space folded
+    nfd = "\u1100\u1161\u11ab"  # 간 as conjoining jamo
+    assert normalize(nfd) == "간"
+    assert normalize("ㄱ") == "ㄱ"  # compatibility jamo stay as typed
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "d"),
+    [("", "", 0), ("abc", "abc", 0), ("abc", "abd", 1), ("abc", "ab", 1), ("ab", "ba", 1), ("kitten", "sitting", 3),
+     ("", "abc", 3)],
+)
+def test_edit_distance(a: str, b: str, d: int) -> None:
+    assert edit_distance(a, b) == d
+    assert edit_distance(b, a) == d
+
+
+def test_edit_distance_cap() -> None:
+    assert edit_distance("kitten", "sitting", 1) == 2  # capped at max + 1
+    assert edit_distance("a", "abcdef", 2) == 3
+
+
+def test_jamo_distance_counts_letters_not_syllables() -> None:
+    assert jamo_distance("환뷸", "환불") == 1  # ㅠ for ㅜ
+    assert jamo_distance("배송", "베송") == 1  # ㅐ/ㅔ: the classic confusion
+    assert jamo_distance("반품", "반풍") == 1
+    assert jamo_distance("반품", "반품") == 0
+    assert edit_distance("반품", "반풍") == 1 and jamo_distance("반품", "배송") > 1
