@@ -154,13 +154,10 @@ def create_app(
         record = svc.index.articles.get(article_id)
         if record is None:
             raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
-        out = article_out(record)
-        try:
-            from kb.feedback import FeedbackStore
+        from kb.feedback import FeedbackStore
 
-            out["feedback"] = FeedbackStore.for_index(svc.settings.index_dir).counts(article_id)
-        except ImportError:
-            pass
+        out = article_out(record)
+        out["feedback"] = FeedbackStore.for_index(svc.settings.index_dir).counts(article_id)
         return out
 
     @app.get("/categories", response_model=CategoriesOut, tags=["articles"])
@@ -183,10 +180,7 @@ def create_app(
             raise HTTPException(status_code=409, detail=f"reload failed, still serving {svc.index.path.name}: {e}")
         return {"reloaded": switched, "build": svc.index.path.name, "build_time": svc.index.build_time}
 
-    try:
-        from kb.web import router as web_router
-    except ImportError:
-        web_router = None
-    if web_router is not None:
-        app.include_router(web_router)
+    from kb.web import router as web_router
+
+    app.include_router(web_router)
     return app
