@@ -252,6 +252,10 @@ def build_index(
         load_index(tmp, expected_model=embedder.model_id, expected_dimension=embedder.dimension)  # validate
         os.rename(tmp, final)
         _switch_current(index_root, final)
+    except OSError as e:  # disk full, permissions, ...: say so in one line, keep the live build
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise KBError(f"could not write the new build in {builds}: {e.strerror or e}; "
+                      "the live index is unchanged") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -99,3 +99,20 @@ def test_load_refuses_missing_other_model_and_corrupt(small_index: Path, tmp_pat
     (build / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="corrupt"):
         load_index(small_index)
+
+
+def test_disk_full_is_a_clear_error_and_keeps_the_live_index(small_kb: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    root = tmp_path / "index"
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    live = current_path(root)
+
+    def no_space(index: object, path: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", no_space)
+    with pytest.raises(KBError, match="No space left on device; the live index is unchanged"):
+        build_index(load_articles(small_kb), FakeEmbedder(), root)
+    assert current_path(root) == live and not list((root / "builds").glob(".tmp-*"))
