@@ -58,9 +58,19 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise ModelError(f"model {model!r} does not report an embedding dimension")
         self.dimension = int(dim)
+        import torch
 
-    def _encode(self, texts: Sequence[str], prefix: str, progress: Progress | None) -> np.ndarray:
+        self._torch = torch
+        self._batch_threads = torch.get_num_threads()
+
+    def _encode(self, texts: Sequence[str], prefix: str, progress: Progress | None, threads: int) -> np.ndarray:
         import numpy as np
+
+        # One short query runs best on one thread: with several, every op waits for the slowest thread,
+        # and when the cores are busy (concurrent requests, a build beside the server) a 20 ms query
+        # was measured at ~950 ms. Batches of passages (builds) use all cores.
+        if self._torch.get_num_threads() != threads:
+            self._torch.set_num_threads(threads)
 
         chunks = []
         for start in range(0, len(texts), self.batch_size):
@@ -76,10 +86,10 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(np.vstack(chunks), dtype=np.float32)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.prompts.get("query", ""), None)
+        return self._encode(texts, self.prompts.get("query", ""), None, 1 if len(texts) <= 4 else self._batch_threads)
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        return self._encode(texts, self.prompts.get("passage", ""), progress)
+        return self._encode(texts, self.prompts.get("passage", ""), progress, self._batch_threads)
 
 
 def load_embedder(settings: Settings) -> Embedder:
