@@ -103,6 +103,15 @@ def lint_articles(root: Path, embedder: Embedder | None = None,
                 report.warnings.append(
                     f"{_where(a, t, 'tests')}: test `{t}` repeats one of the article's own questions "
                     "(a test proves more when it is phrased differently)")
+    for a in parsed:
+        for source in a.translation_of:
+            other = by_id.get(source)
+            if other is None:
+                report.errors.append(f"{_where(a, key='translation_of')}: translation_of `{source}` is not an "
+                                     "article id (name the article this one translates)")
+            elif other.locale == a.locale or source == a.id:
+                report.errors.append(f"{_where(a, key='translation_of')}: translation_of `{source}` has the same "
+                                     f"locale `{a.locale}` (a translation links articles of different locales)")
     report.articles = [a for a in parsed if by_id.get(a.id) is a]
     if embedder is not None and report.articles:
         report.warnings.extend(similar_articles(report.articles, embedder, similar_threshold))

@@ -140,6 +140,7 @@ class Suggester:
         items: list[Suggestion] = [
             Suggestion(e.question, e.article_id, e.category, "title" if e.field == "title" else "question")
             for e in index.entries
+            if e.field != "article"  # the whole-article passage is for matching, not a question to offer
         ]
         tag_articles: dict[str, list[dict[str, object]]] = {}
         for record in index.articles.values():

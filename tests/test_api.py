@@ -21,7 +21,7 @@ def client(small_settings: Settings) -> Iterator[TestClient]:
 def test_health(client: TestClient) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["model"] == "fake-ngram-64"
-    assert (body["articles"], body["entries"]) == (4, 9)
+    assert (body["articles"], body["entries"]) == (4, 13)  # 9 questions + 4 whole-article passages
     assert body["build_time"]
 
 

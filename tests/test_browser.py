@@ -256,8 +256,6 @@ def test_helpful_vote_is_stored(driver: Any, live: str) -> None:
     assert after == before + 1
 
 
-@pytest.mark.xfail(strict=False, reason="needs the decision-aware searcher: today's dense-only searcher answers "
-                                        "'suggest' for nonsense, so the contact panel does not open by itself")
 def test_nonsense_shows_the_contact_panel(driver: Any, live: str) -> None:
     open_page(driver, live + "/")
     type_query(driver, NONSENSE)

@@ -24,7 +24,7 @@ def test_build_then_search(small_kb: Path, tmp_path: Path, capsys: pytest.Captur
     index = tmp_path / "idx"
     assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "4 articles (1 drafts skipped), 9 entries; 9 added" in out
+    assert "4 articles (1 drafts skipped), 13 entries; 13 added" in out
     assert cli.main(["search", "반품하고 싶어요", "--index", str(index), "--k", "2", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["results"][0]["article_id"] == "return-request" and len(body["results"]) == 2

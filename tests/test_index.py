@@ -16,13 +16,13 @@ from tests.fakes import FakeEmbedder
 def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
     stats = build_index(load_articles(small_kb), fake_embedder, tmp_path / "index")
     assert (stats.articles, stats.drafts_skipped) == (4, 1)
-    assert stats.entries == 4 + 5 and stats.embedded == 9 and stats.added == 9
+    assert stats.entries == 4 + 5 + 4 and stats.embedded == 13 and stats.added == 13  # + whole-article passages
     index = load_index(tmp_path / "index", expected_model="fake-ngram-64", expected_dimension=64)
-    assert index.faiss_index.ntotal == len(index.entries) == 9
+    assert index.faiss_index.ntotal == len(index.entries) == 13
     assert "membership" not in index.articles  # drafts are never served
     manifest = index.manifest
     assert manifest["model_id"] == "fake-ngram-64" and manifest["dimension"] == 64
-    assert manifest["counts"] == {"articles": 4, "entries": 9, "drafts": 0}
+    assert manifest["counts"] == {"articles": 4, "entries": 13, "drafts": 0}
     assert set(manifest["entries"]) == {e.entry_id for e in index.entries}
     assert manifest["build_time"].endswith("+00:00")
     # the FAISS vectors are the normalised embeddings of the questions
@@ -38,9 +38,10 @@ def test_rebuild_reuses_unchanged_embeddings(small_kb: Path, tmp_path: Path) -> 
     (small_kb / "password-reset.md").write_text(text.replace("비번 까먹었어요", "비번 생각이 안나요"), "utf-8")
     (small_kb / "en-refund.md").unlink()
     stats = build_index(load_articles(small_kb), embedder, tmp_path / "index")
-    assert embedder.calls - first == 1  # only the edited question was embedded again
-    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (1, 0, 1, 2)
-    assert stats.reused == stats.entries - 1
+    # only the edited question and its article's whole-article passage were embedded again
+    assert embedder.calls - first == 2
+    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (2, 0, 2, 3)
+    assert stats.reused == stats.entries - 2
 
 
 def test_switch_is_atomic_and_old_builds_are_pruned(small_kb: Path, tmp_path: Path) -> None:

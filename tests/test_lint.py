@@ -76,3 +76,14 @@ def test_lint_command(tmp_path: Path, small_kb: Path, capsys: pytest.CaptureFixt
     assert cli.main(["lint", "--articles", str(small_kb)]) == 1
     out = capsys.readouterr().out
     assert "broken.md:3: unknown status" in out and "broken2.md" in out and "2 error(s)" in out
+
+
+def test_translation_of_must_name_an_article_of_another_locale(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "ko.md", "---\ntitle: 반품은 어떻게 하나요?\n---\n답\n")
+    write(root / "en.md", "---\ntitle: How do I return?\nlocale: en\ntranslation_of: ko\n---\nanswer\n")
+    assert lint_articles(root).errors == []
+    write(root / "en2.md", "---\ntitle: Refund?\nlocale: en\ntranslation_of: [nope, en]\n---\nanswer\n")
+    errors = lint_articles(root).errors
+    assert f"{root}/en2.md:4: translation_of `nope` is not an article id" in errors[0]
+    assert "translation_of `en` has the same locale `en`" in errors[1] and len(errors) == 2
