@@ -33,7 +33,6 @@ from tests.server import free_port, running_server
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DOCS = ROOT / "docs"
 WAIT = 25.0
 
 NONSENSE = "ㅁㄴㅇㄹ asdf qwer"
@@ -319,9 +318,9 @@ def test_agent_view(driver: Any, live: str) -> None:
 
 
 def test_screenshots(driver: Any, live: str) -> None:
-    """Desktop and phone screenshots of a search with its answer open (also used in the README)."""
+    """Desktop and phone screenshots of a search with its answer open, saved as test artefacts
+    (the README's copies in docs/ are refreshed by hand from these)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    DOCS.mkdir(parents=True, exist_ok=True)
     try:
         for name, width, height in (("desktop", 1280, 900), ("mobile", 390, 844)):
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
@@ -333,12 +332,10 @@ def test_screenshots(driver: Any, live: str) -> None:
             time.sleep(0.3)  # let the chevron finish turning
             # nothing may stick out sideways on a phone
             assert driver.execute_script("return document.documentElement.scrollWidth") <= width
-            driver.save_screenshot(str(DOCS / f"screenshot-{name}.png"))
-            if name == "desktop":
-                driver.save_screenshot(str(ARTIFACTS / "help-center.png"))
+            driver.save_screenshot(str(ARTIFACTS / f"help-center-{name}.png"))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    assert (ARTIFACTS / "help-center.png").stat().st_size > 10_000
+    assert all((ARTIFACTS / f"help-center-{n}.png").stat().st_size > 10_000 for n in ("desktop", "mobile"))
 
 
 # --- escaping and races, on the small fake index -------------------------------------------------------
