@@ -30,7 +30,8 @@ ON_TOPIC_DEPTH = 5
 # An article in the knowledge base's own language ranks right behind its matching translation: a
 # customer asking in English gets the English article first and the (often fuller) original next,
 # ahead of other English articles on other topics. Only the original is lifted, never the translation.
-TRANSLATION_LIFT = 0.95  # "a right answer is among the results" is judged on this many
+TRANSLATION_LIFT = 0.95
+DENSE_DEPTH = 4096  # entries scored exactly by FAISS per query  # "a right answer is among the results" is judged on this many
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Searcher:
         """Per article: dense score and its best question entry."""
         import numpy as np
 
-        sims = self.index.vectors @ qvec.astype(np.float32)
+        sims = self._entry_scores(qvec)
         q_sims = np.where(self._is_doc, -np.inf, sims)[self._order]
         best_q = np.maximum.reduceat(q_sims, self._starts)
         # best entry: argmax inside each group (first max wins)
@@ -179,6 +180,22 @@ class Searcher:
         mix = self.fusion.doc_mix
         dense = np.where(has_doc, mix * best_q + (1 - mix) * doc, best_q).astype(np.float64)
         return dense, best_entry
+
+    def _entry_scores(self, qvec: np.ndarray) -> np.ndarray:
+        """Inner product of the query with every entry, from the FAISS index.
+
+        Exact up to ``DENSE_DEPTH`` entries; past that, entries FAISS did not return get the lowest
+        returned score (they are far below the top and only feed per-article aggregation).
+        """
+        import numpy as np
+
+        n = self.index.faiss_index.ntotal
+        depth = min(n, DENSE_DEPTH)
+        scores, ids = self.index.faiss_index.search(np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1), depth)
+        found = ids[0] >= 0
+        sims = np.full(n, float(scores[0][found].min()) if found.any() else 0.0, dtype=np.float32)
+        sims[ids[0][found]] = scores[0][found]
+        return sims
 
     def _ranking_dense(self, dense: np.ndarray) -> np.ndarray:
         """Dense scores made comparable across languages, for ranking only.

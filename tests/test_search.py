@@ -189,3 +189,21 @@ def test_an_original_ranks_right_behind_its_matching_translation(tmp_path: Path,
     # with a locale filter the translation is out of play and lifts nothing
     only_ko = searcher.search("How do I return an item?", k=4, locale="ko").results
     assert [h.article_id for h in only_ko] == ["return-request"]
+
+
+def test_dense_scores_come_from_faiss_and_a_shallow_depth_keeps_the_top(
+        searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import kb.search
+
+    q = searcher.embedder.embed_queries(["택배 언제 와요?"])[0]
+    exact = searcher.index.vectors @ q
+    assert np.allclose(searcher._entry_scores(q), exact, atol=1e-5)
+    full = [h.article_id for h in searcher.search("택배 언제 와요?", k=3).results]
+    monkeypatch.setattr(kb.search, "DENSE_DEPTH", 3)
+    shallow = searcher._entry_scores(q)
+    top3 = np.argsort(-exact)[:3]
+    assert np.allclose(shallow[top3], exact[top3], atol=1e-5)
+    assert np.all(np.delete(shallow, top3) == pytest.approx(float(exact[top3].min()), abs=1e-5))
+    assert [h.article_id for h in searcher.search("택배 언제 와요?", k=3).results][0] == full[0]
