@@ -72,18 +72,19 @@ class SentenceTransformerEmbedder:
         if self._torch.get_num_threads() != threads:
             self._torch.set_num_threads(threads)
 
-        chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = [prefix + t for t in texts[start : start + self.batch_size]]
-            chunks.append(
-                self._model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
-            )
-            if progress is not None:
-                progress(len(batch))
-        if not chunks:
+        if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.ascontiguousarray(np.vstack(chunks), dtype=np.float32)
+        # Batches of similar length pad little: whole-article passages are 10x longer than questions.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self._model.encode([prefix + texts[i] for i in chunk], batch_size=self.batch_size,
+                                            normalize_embeddings=True, convert_to_numpy=True,
+                                            show_progress_bar=False)
+            if progress is not None:
+                progress(len(chunk))
+        return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.prompts.get("query", ""), None, 1 if len(texts) <= 4 else self._batch_threads)

@@ -140,10 +140,12 @@ def latency_http(index_dir: Path, queries: list[str]) -> None:
 
 
 def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
-    """Many distinct Korean FAQ-like articles, 5 entries each, from combinatorial templates."""
+    """Many distinct Korean FAQ-like articles from combinatorial templates: a title, four alternate
+    questions and the whole-article passage make 6 entries per article."""
     rng = random.Random(seed)
     things = ["운동화", "노트북", "원피스", "커피머신", "유모차", "텐트", "이어폰", "소파", "자전거", "가습기",
-              "청바지", "냉장고", "카메라", "책상", "캐리어", "선풍기", "모니터", "패딩", "키보드", "화장품"]
+              "청바지", "냉장고", "카메라", "책상", "캐리어", "선풍기", "모니터", "패딩", "키보드", "화장품",
+              "전기밥솥", "러닝화", "태블릿", "공기청정기", "매트리스"]
     acts = ["반품", "교환", "배송 조회", "주문 취소", "환불", "A/S 접수", "설치 예약", "사이즈 변경", "선물 포장", "재입고 알림"]
     whens = ["오늘", "주말에", "해외에서", "회원가입 없이", "쿠폰 쓰고", "부분적으로", "세일 기간에", "새벽배송으로",
              "무통장입금으로", "카드 할부로", "포인트로", "앱에서", "PC에서", "선물 받고", "대량으로"]
@@ -152,7 +154,7 @@ def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
     combos = [(t, a, w) for t in things for a in acts for w in whens]
     rng.shuffle(combos)
     out = []
-    for i, (t, a, w) in enumerate(combos[: n_entries // 5]):
+    for i, (t, a, w) in enumerate(combos[: -(-n_entries // 6)]):
         qs = [f.format(t=t, a=a, w=w) for f in forms]
         out.append(Article(id=f"syn-{i:05d}", title=qs[0], category=a, tags=(t,), locale="ko",
                            questions=tuple(qs[1:]), status="published",
