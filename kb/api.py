@@ -177,7 +177,8 @@ def create_app(
         try:
             switched = svc.reload()
         except KBError as e:
-            raise HTTPException(status_code=409, detail=f"reload failed, still serving {svc.index.path.name}: {e}")
+            raise HTTPException(status_code=409,
+                                detail=f"reload failed, still serving {svc.index.path.name}: {e}") from None
         return {"reloaded": switched, "build": svc.index.path.name, "build_time": svc.index.build_time}
 
     from kb.web import router as web_router

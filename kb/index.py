@@ -156,7 +156,7 @@ def _embed_entries(
     cached = cache.get_many(keys, embedder.dimension) if cache is not None else {}
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
     if missing:
-        text_of = dict(zip(keys, texts))
+        text_of = dict(zip(keys, texts, strict=True))
         fresh = embedder.embed_passages([text_of[k] for k in missing], progress=progress)
         new = {k: fresh[i] for i, k in enumerate(missing)}
         if cache is not None:

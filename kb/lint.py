@@ -105,11 +105,11 @@ def lint_articles(root: Path, embedder: Embedder | None = None,
                     "(a test proves more when it is phrased differently)")
     for a in parsed:
         for source in a.translation_of:
-            other = by_id.get(source)
-            if other is None:
+            target = by_id.get(source)
+            if target is None:
                 report.errors.append(f"{_where(a, key='translation_of')}: translation_of `{source}` is not an "
                                      "article id (name the article this one translates)")
-            elif other.locale == a.locale or source == a.id:
+            elif target.locale == a.locale or source == a.id:
                 report.errors.append(f"{_where(a, key='translation_of')}: translation_of `{source}` has the same "
                                      f"locale `{a.locale}` (a translation links articles of different locales)")
     report.articles = [a for a in parsed if by_id.get(a.id) is a]
@@ -157,7 +157,7 @@ def similar_articles(articles: list[Article], embedder: Embedder,
         if n >= 2 and 2 * n >= sizes[i]:
             pairs[(min(i, j), max(i, j))] = float(other[own == i][:, own == j].max())
     rows, cols = np.nonzero(other >= threshold)
-    for r, c in zip(rows.tolist(), cols.tolist()):
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
         pairs[(min(own[r], own[c]), max(own[r], own[c]))] = float(other[r, c])
     out = []
     for (i, j), score in sorted(pairs.items(), key=lambda kv: -kv[1]):

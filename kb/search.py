@@ -26,12 +26,12 @@ if TYPE_CHECKING:
     from kb.text import Analyzer
 
 MAX_K = 50
-ON_TOPIC_DEPTH = 5
+ON_TOPIC_DEPTH = 5  # "a right answer is among the results" is judged on this many
 # An article in the knowledge base's own language ranks right behind its matching translation: a
 # customer asking in English gets the English article first and the (often fuller) original next,
 # ahead of other English articles on other topics. Only the original is lifted, never the translation.
 TRANSLATION_LIFT = 0.95
-DENSE_DEPTH = 4096  # entries scored exactly by FAISS per query  # "a right answer is among the results" is judged on this many
+DENSE_DEPTH = 4096  # entries scored exactly by FAISS per query
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import random
 import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,8 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, "
+            f"Python {platform.python_version()}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -146,7 +146,8 @@ def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
     things = ["운동화", "노트북", "원피스", "커피머신", "유모차", "텐트", "이어폰", "소파", "자전거", "가습기",
               "청바지", "냉장고", "카메라", "책상", "캐리어", "선풍기", "모니터", "패딩", "키보드", "화장품",
               "전기밥솥", "러닝화", "태블릿", "공기청정기", "매트리스"]
-    acts = ["반품", "교환", "배송 조회", "주문 취소", "환불", "A/S 접수", "설치 예약", "사이즈 변경", "선물 포장", "재입고 알림"]
+    acts = ["반품", "교환", "배송 조회", "주문 취소", "환불", "A/S 접수", "설치 예약", "사이즈 변경", "선물 포장",
+            "재입고 알림"]
     whens = ["오늘", "주말에", "해외에서", "회원가입 없이", "쿠폰 쓰고", "부분적으로", "세일 기간에", "새벽배송으로",
              "무통장입금으로", "카드 할부로", "포인트로", "앱에서", "PC에서", "선물 받고", "대량으로"]
     forms = ["{w} {t} {a}는 어떻게 하나요?", "{t} {a} {w} 가능해요?", "{w} {t} {a}하려면 어떻게 해요",

@@ -30,10 +30,12 @@ def test_plain_article_fields_and_entries(tmp_path: Path) -> None:
     assert a.questions == ("반품하고 싶어요", "산 물건 돌려보내고 싶어요")
     assert a.tests == ("반품 어케해요",)
     entries = a.entries()
-    assert [e.question for e in entries[:3]] == ["반품 신청은 어떻게 하나요?", "반품하고 싶어요", "산 물건 돌려보내고 싶어요"]
+    assert [e.question for e in entries[:3]] == [
+        "반품 신청은 어떻게 하나요?", "반품하고 싶어요", "산 물건 돌려보내고 싶어요"]
     assert [e.field for e in entries] == ["title", "question", "question", "article"]
     # the whole article as one passage: questions and the answer as plain text
-    assert entries[3].question == "반품 신청은 어떻게 하나요?\n반품하고 싶어요\n산 물건 돌려보내고 싶어요\n마이페이지 > 반품 신청에서 하세요."
+    assert entries[3].question == (
+        "반품 신청은 어떻게 하나요?\n반품하고 싶어요\n산 물건 돌려보내고 싶어요\n마이페이지 > 반품 신청에서 하세요.")
     assert {e.article_id for e in entries} == {"returns"}
     assert all(e.answer == "**마이페이지 > 반품 신청**에서 하세요." for e in entries)
     assert len({e.entry_id for e in entries}) == 4

@@ -16,7 +16,8 @@ from tests.fakes import FakeEmbedder
 
 
 def _edit_and_rebuild(small_kb: Path, index: Path, embedder: FakeEmbedder) -> None:
-    write(small_kb / "gift.md", "---\ntitle: 선물하기는 어떻게 하나요?\ncategory: 주문/결제\n---\n선물하기 버튼을 누르세요.\n")
+    write(small_kb / "gift.md",
+          "---\ntitle: 선물하기는 어떻게 하나요?\ncategory: 주문/결제\n---\n선물하기 버튼을 누르세요.\n")
     build_index(load_articles(small_kb), embedder, index)
 
 
