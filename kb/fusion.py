@@ -138,14 +138,14 @@ class Logistic:
 # P_CORRECT: label = the top article is relevant. P_ON_TOPIC: label = a relevant article is in the top 5
 # (off-topic queries: 0). ANSWER_AT is the lowest p_correct giving answer precision >= 0.95 on every dev
 # set (BANKING77 decides it); NONE_BELOW the lowest p_on_topic sending >= 95% of the small talk to none.
-P_CORRECT = Logistic(bias=1.7663, weights=(1.4773, 0.5532, 0.7606, 0.4355, 0.6687),
-                     means=(0.8986, 0.0196, 0.2869, 0.4929, 0.4177),
-                     scales=(0.0487, 0.0201, 0.2149, 0.3159, 0.2654))
-P_ON_TOPIC = Logistic(bias=2.9459, weights=(2.0365, 0.3927, 0.1251, 0.9495, 0.7055),
-                      means=(0.8986, 0.0196, 0.2869, 0.4929, 0.4177),
-                      scales=(0.0487, 0.0201, 0.2149, 0.3159, 0.2654))
-ANSWER_AT = 0.92
-NONE_BELOW = 0.55
+P_CORRECT = Logistic(bias=1.8549, weights=(1.4578, 0.5851, 0.6717, 0.483, 0.7056),
+                     means=(0.9143, 0.0224, 0.2892, 0.4925, 0.4168),
+                     scales=(0.0572, 0.0227, 0.2141, 0.3158, 0.2659))
+P_ON_TOPIC = Logistic(bias=2.9994, weights=(2.0626, 0.4033, 0.13, 0.8944, 0.735),
+                      means=(0.9143, 0.0224, 0.2892, 0.4925, 0.4168),
+                      scales=(0.0572, 0.0227, 0.2141, 0.3158, 0.2659))
+ANSWER_AT = 0.9
+NONE_BELOW = 0.54
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from kb.embed import Embedder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: question entries hold the mean of their passage and query embeddings
 MANIFEST = "manifest.json"
 FILES = ("vectors.faiss", "entries.jsonl", "articles.json")
 KEEP_BUILDS = 3
@@ -148,16 +148,31 @@ def _embed_entries(
     entries: Sequence[Entry], embedder: Embedder, cache: EmbeddingCache | None,
     progress: Callable[[int], None] | None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for the entries in order; only texts missing from the cache are embedded."""
+    """Vectors for the entries in order; only texts missing from the cache are embedded.
+
+    A question entry (title, alternate question, section) gets the normalised mean of its passage and
+    its query embedding: matching a customer's question to a question is a symmetric task, for which e5
+    wants the ``query:`` prompt on both sides, while the ``passage:`` half keeps what works against the
+    article entry, which stays a passage. Dev hit@1: paraKQC 0.922 -> 0.930, StackFAQ 0.924 -> 0.927,
+    BANKING77 0.792 -> 0.800 (``query:`` alone: 0.929 / 0.914 / 0.797). Queries are embedded as before.
+    """
     import numpy as np
 
     texts = [e.question for e in entries]
-    keys = [EmbeddingCache.key(embedder.model_id, t) for t in texts]
+    both = [e.field != "article" for e in entries]
+    # keyed apart from the plain passage vector of the same text (which older caches hold)
+    keys = [EmbeddingCache.key(embedder.model_id, ("\x1equery+passage\x1f" if b else "") + t)
+            for t, b in zip(texts, both, strict=True)]
     cached = cache.get_many(keys, embedder.dimension) if cache is not None else {}
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
     if missing:
         text_of = dict(zip(keys, texts, strict=True))
+        both_of = dict(zip(keys, both, strict=True))
         fresh = embedder.embed_passages([text_of[k] for k in missing], progress=progress)
+        sym = [i for i, k in enumerate(missing) if both_of[k]]
+        if sym:
+            mean = fresh[sym] + embedder.embed_queries([text_of[missing[i]] for i in sym])
+            fresh[sym] = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
         new = {k: fresh[i] for i, k in enumerate(missing)}
         if cache is not None:
             cache.put_many(new)

@@ -38,8 +38,8 @@ def test_rebuild_reuses_unchanged_embeddings(small_kb: Path, tmp_path: Path) -> 
     (small_kb / "password-reset.md").write_text(text.replace("비번 까먹었어요", "비번 생각이 안나요"), "utf-8")
     (small_kb / "en-refund.md").unlink()
     stats = build_index(load_articles(small_kb), embedder, tmp_path / "index")
-    # only the edited question and its article's whole-article passage were embedded again
-    assert embedder.calls - first == 2
+    # only the edited question (as a passage and as a query) and its whole-article passage were embedded again
+    assert embedder.calls - first == 3
     assert (stats.embedded, stats.added, stats.changed, stats.removed) == (2, 0, 2, 3)
     assert stats.reused == stats.entries - 2
 
