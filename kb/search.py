@@ -8,6 +8,7 @@ parts), plus a decision: ``answer`` / ``suggest`` / ``none``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ ON_TOPIC_DEPTH = 5  # "a right answer is among the results" is judged on this ma
 # ahead of other English articles on other topics. Only the original is lifted, never the translation.
 TRANSLATION_LIFT = 0.95
 DENSE_DEPTH = 4096  # entries scored exactly by FAISS per query
+QUERY_CACHE = 2048  # recent query embeddings kept per loaded build
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Searcher:
         self.embedder = embedder
         self.max_query_chars = max_query_chars
         self.fusion = fusion
+        # as-you-type search and popular questions repeat the same texts: keep recent query vectors
+        self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(lambda text: embedder.embed_queries([text])[0])
         self.analyzer = analyzer or Analyzer(Synonyms.for_index(index.path))
         entries = index.entries
         self.article_ids: list[str] = list(dict.fromkeys(e.article_id for e in entries))
@@ -288,7 +292,7 @@ class Searcher:
         allowed = self._allowed(category, locale)
         qvec = None
         if self.fusion.uses_dense and (allowed is None or allowed.any()):
-            qvec = self.embedder.embed_queries([text])[0]
+            qvec = self._embed_query(text)
         return self._respond(text, qvec, allowed, k, started)
 
     def search_many(self, queries: Sequence[str], k: int = 5, category: str | None = None,

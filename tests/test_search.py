@@ -207,3 +207,11 @@ def test_dense_scores_come_from_faiss_and_a_shallow_depth_keeps_the_top(
     assert np.allclose(shallow[top3], exact[top3], atol=1e-5)
     assert np.all(np.delete(shallow, top3) == pytest.approx(float(exact[top3].min()), abs=1e-5))
     assert [h.article_id for h in searcher.search("택배 언제 와요?", k=3).results][0] == full[0]
+
+
+def test_repeated_queries_are_embedded_once(searcher: Searcher, fake_embedder: FakeEmbedder) -> None:
+    before = fake_embedder.calls
+    first = searcher.search("반품하고 싶어요", k=3)
+    again = searcher.search("  반품하고   싶어요 ", k=3)  # same text once whitespace is normalised
+    assert fake_embedder.calls - before == 1
+    assert [h.article_id for h in first.results] == [h.article_id for h in again.results]
