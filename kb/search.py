@@ -107,8 +107,8 @@ class Searcher:
         self.max_query_chars = max_query_chars
         self.fusion = fusion
         # as-you-type search and popular questions repeat the same texts: keep recent query vectors
-        self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(lambda text: embedder.embed_queries([text])[0])
         self.analyzer = analyzer or Analyzer(Synonyms.for_index(index.path))
+        self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(lambda text: self.embed_queries([text])[0])
         entries = index.entries
         self.article_ids: list[str] = list(dict.fromkeys(e.article_id for e in entries))
         pos = {a: i for i, a in enumerate(self.article_ids)}
@@ -286,6 +286,20 @@ class Searcher:
 
     # -- public -------------------------------------------------------------------------------------
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors; a query typed without spaces is embedded with Kiwi's spacing too, and the two
+        vectors averaged (see :meth:`kb.text.Analyzer.respaced`)."""
+        import numpy as np
+
+        vecs = np.array(self.embedder.embed_queries(list(texts)), dtype=np.float32)
+        spaced = [(i, s) for i, t in enumerate(texts) if (s := self.analyzer.respaced(t))]
+        if spaced:
+            extra = self.embedder.embed_queries([s for _, s in spaced])
+            for (i, _), v in zip(spaced, extra, strict=True):
+                mean = vecs[i] + v
+                vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vecs
+
     def search(self, query: str, k: int = 5, category: str | None = None, locale: str | None = None) -> SearchResponse:
         started = time.perf_counter()
         text = check_query(query, k, self.max_query_chars)
@@ -303,7 +317,7 @@ class Searcher:
         out: list[SearchResponse] = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            vecs = self.embedder.embed_queries(chunk) if self.fusion.uses_dense else [None] * len(chunk)
+            vecs = self.embed_queries(chunk) if self.fusion.uses_dense else [None] * len(chunk)
             for text, vec in zip(chunk, vecs, strict=False):
                 out.append(self._respond(text, vec, allowed, k, time.perf_counter()))
         return out

@@ -42,6 +42,10 @@ have has had having can could would should shall may might must s t d ll re ve m
 """.split())
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+# A run of this many Hangul syllables with no space is most likely missing spaces ("택배언제와요"); Korean
+# words with their particles rarely reach it (see Analyzer.respaced).
+UNSPACED_RUN = 6
+_LONG_RUN = re.compile(rf"[\uac00-\ud7a3]{{{UNSPACED_RUN},}}")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CONTRACTION = re.compile(r"(?i)(?:\b(ca)|\b(wo)|(\w))n['’]t\b")
 _COMPAT_JAMO = re.compile(r"([^\u3130-\u318f]+)")
@@ -183,6 +187,21 @@ class Analyzer:
                 for i in korean:
                     out[i] = self._from_tokens(kiwi.tokenize(_normalise(texts[i])))
         return [self._fold(t or []) for t in out]
+
+    def respaced(self, text: str) -> str | None:
+        """Kiwi's spacing of a query that looks typed without spaces, or None when it does not.
+
+        The lexical side needs no help (Kiwi splits ``택배언제와요`` into morphemes anyway), but e5 reads an
+        unspaced run as rarer sub-words and drifts: the search embeds this text beside the typed one. On the
+        Korean sample queries typed with all spaces removed, hit@1 0.930 -> 0.962; on paraKQC dev
+        (normally spaced; 533 of 4,488 queries have such a run) hit@1 stays 0.930 (two fewer right).
+        """
+        if not _LONG_RUN.search(text):
+            return None
+        with self._lock:
+            spaced = str(_kiwi(self.synonyms.keep_whole).space(_normalise(text)))
+        spaced = " ".join(spaced.split())
+        return spaced if spaced != " ".join(text.split()) else None
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ def collect(embedder, settings, benchmarks: Path, per_other: int = 300) -> list[
         searcher = Searcher(index, embedder)
         for group, in_domain in ((positives, True), (negatives, False)):
             texts = [" ".join(q.query.split()) for q in group]
-            vecs = embedder.embed_queries(texts)
+            vecs = searcher.embed_queries(texts)
             for q, text, vec in zip(group, texts, vecs, strict=False):
                 r = searcher.rank(text, vec)
                 if r.features is None:

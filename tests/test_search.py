@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb.errors import QueryError
@@ -193,8 +194,6 @@ def test_an_original_ranks_right_behind_its_matching_translation(tmp_path: Path,
 
 def test_dense_scores_come_from_faiss_and_a_shallow_depth_keeps_the_top(
         searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-
     import kb.search
 
     q = searcher.embedder.embed_queries(["택배 언제 와요?"])[0]
@@ -215,3 +214,13 @@ def test_repeated_queries_are_embedded_once(searcher: Searcher, fake_embedder: F
     again = searcher.search("  반품하고   싶어요 ", k=3)  # same text once whitespace is normalised
     assert fake_embedder.calls - before == 1
     assert [h.article_id for h in first.results] == [h.article_id for h in again.results]
+
+
+def test_a_query_typed_without_spaces_is_embedded_respaced_too(searcher: Searcher, fake_embedder: FakeEmbedder) -> None:
+    plain = searcher.embed_queries(["택배언제와요"])[0]
+    typed, spaced = fake_embedder.embed_queries(["택배언제와요", "택배 언제 와요"])
+    mean = (typed + spaced) / np.linalg.norm(typed + spaced)
+    assert np.allclose(plain, mean, atol=1e-6)
+    before = fake_embedder.calls
+    searcher.search("택배 언제 와요", k=3)  # spaced query: one text embedded
+    assert fake_embedder.calls - before == 1

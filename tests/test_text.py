@@ -48,6 +48,14 @@ def test_terms_many_matches_terms(analyzer: Analyzer) -> None:
     assert analyzer.terms_many(texts) == [analyzer.terms(t) for t in texts]
 
 
+def test_queries_typed_without_spaces_are_respaced(analyzer: Analyzer) -> None:
+    assert analyzer.respaced("택배언제와요") == "택배 언제 와요"
+    assert analyzer.respaced("주문취소하고 싶어요") == "주문 취소하고 싶어요"  # one long run is enough
+    assert analyzer.respaced("택배 언제 와요") is None  # spaced: left as typed
+    assert analyzer.respaced("회원탈퇴") is None  # a short run is an ordinary compound
+    assert analyzer.respaced("how do I return an item") is None
+
+
 def test_synonyms_fold_to_the_canonical_word() -> None:
     syn = Synonyms(groups=(("비밀번호", "비번", "패스워드", "password"), ("배송조회", "택배조회", "tracking")),
                    keep_whole=("한결페이",))
