@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +56,7 @@ def edit_one(article: Article) -> Article:
                    body=article.body + "\n\n(편집자 수정)")
 
 
-def build_figures(name: str, articles: list[Article], embedder, config: list[Path]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def build_figures(name: str, articles: list[Article], embedder, config: list[Path]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from kb.index import build_index
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))

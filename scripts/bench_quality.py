@@ -16,7 +16,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,9 +44,9 @@ class MemoEmbedder:
         self.inner = inner
         self.model_id = inner.model_id  # type: ignore[attr-defined]
         self.dimension = inner.dimension  # type: ignore[attr-defined]
-        self._memo: dict[str, object] = {}
+        self._memo: dict[str, Any] = {}
 
-    def embed_queries(self, texts: list[str]):  # noqa: ANN201 - numpy array
+    def embed_queries(self, texts: Sequence[str]):  # noqa: ANN201 - numpy array
         import numpy as np
 
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
@@ -52,7 +54,7 @@ class MemoEmbedder:
             self._memo.update(zip(todo, self.inner.embed_queries(todo), strict=False))  # type: ignore[attr-defined]
         return np.vstack([self._memo[t] for t in texts])
 
-    def embed_passages(self, texts: list[str], progress=None):  # noqa: ANN001, ANN201
+    def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None):  # noqa: ANN201
         return self.inner.embed_passages(texts, progress=progress)  # type: ignore[attr-defined]
 
 

@@ -59,6 +59,7 @@ def collect(embedder, settings, benchmarks: Path, per_other: int = 300) -> list[
     for s in SETS:
         faq = benchmarks / s / "faq.jsonl"
         root = _eval_index_root(settings, faq)
+        assert root is not None
         build_index(load_faq(faq), embedder, root)
         others = [q for o in SETS if o != s for q in rng.sample(queries[o], per_other)]
         small = [LabelledQuery(t, ()) for t in OFF_TOPIC if not (s == "parakqc" and t in WEATHER_LIKE)]

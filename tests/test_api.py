@@ -61,7 +61,7 @@ def test_filters(client: TestClient) -> None:
         ({}, "Field required"),
     ],
 )
-def test_bad_queries_get_422_with_a_reason(client: TestClient, params: dict[str, object], needle: str) -> None:
+def test_bad_queries_get_422_with_a_reason(client: TestClient, params: dict[str, str | int], needle: str) -> None:
     r = client.get("/search", params=params)
     assert r.status_code == 422
     assert needle in str(r.json()["detail"])

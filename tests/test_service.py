@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.articles import load_articles
-from kb.index import build_index, current_path
+from kb.index import LoadedIndex, build_index, current_path
 from kb.service import KBService, Watcher
 from kb.settings import Settings
 from tests.conftest import write
@@ -80,8 +80,13 @@ def test_watcher_picks_up_a_new_build(small_settings: Settings, small_kb: Path) 
 def test_derived_values_are_per_build(small_settings: Settings, small_kb: Path) -> None:
     embedder = FakeEmbedder()
     service = KBService(small_settings, embedder)
-    calls = []
-    count = service.derived("n", lambda index: calls.append(1) or len(index.articles))
+    calls: list[int] = []
+
+    def count_articles(index: LoadedIndex) -> int:
+        calls.append(1)
+        return len(index.articles)
+
+    count = service.derived("n", count_articles)
     assert count == 4 and service.derived("n", lambda index: 0) == 4 and len(calls) == 1
     _edit_and_rebuild(small_kb, small_settings.index_dir, embedder)
     assert service.reload() is True
