@@ -291,13 +291,13 @@ class Searcher:
         vectors averaged (see :meth:`kb.text.Analyzer.respaced`)."""
         import numpy as np
 
-        vecs = np.array(self.embedder.embed_queries(list(texts)), dtype=np.float32)
         spaced = [(i, s) for i, t in enumerate(texts) if (s := self.analyzer.respaced(t))]
-        if spaced:
-            extra = self.embedder.embed_queries([s for _, s in spaced])
-            for (i, _), v in zip(spaced, extra, strict=True):
-                mean = vecs[i] + v
-                vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        # one model call for both forms (for a single query, a batch of two)
+        out = np.array(self.embedder.embed_queries([*texts, *(s for _, s in spaced)]), dtype=np.float32)
+        vecs = out[: len(texts)]
+        for (i, _), v in zip(spaced, out[len(texts) :], strict=True):
+            mean = vecs[i] + v
+            vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
         return vecs
 
     def search(self, query: str, k: int = 5, category: str | None = None, locale: str | None = None) -> SearchResponse:
