@@ -165,8 +165,7 @@ def create_app(
         counts = Counter(a["category"] for a in svc.index.articles.values())
         return CategoriesOut(categories=[CategoryOut(name=n, count=c) for n, c in sorted(counts.items())])
 
-    @app.post("/admin/reload", tags=["admin"])
-    def reload(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    def require_admin(authorization: str | None) -> None:
         key = settings.admin_key
         if not key:
             raise HTTPException(status_code=404, detail="admin routes are off: set KB_ADMIN_KEY to enable them")
@@ -174,12 +173,29 @@ def create_app(
         if not authorization or not authorization.startswith("Bearer ") or not hmac.compare_digest(given, key):
             raise HTTPException(status_code=401, detail="missing or wrong admin key (Authorization: Bearer <key>)",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    @app.post("/admin/reload", tags=["admin"])
+    def reload(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        require_admin(authorization)
         try:
             switched = svc.reload()
         except KBError as e:
             raise HTTPException(status_code=409,
                                 detail=f"reload failed, still serving {svc.index.path.name}: {e}") from None
         return {"reloaded": switched, "build": svc.index.path.name, "build_time": svc.index.build_time}
+
+    @app.get("/admin/feedback", tags=["admin"])
+    def unhelpful_answers(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None,
+                          limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
+        """Answers customers voted "not helpful", most first, with the queries behind the votes."""
+        require_admin(authorization)
+        from dataclasses import asdict
+
+        from kb.feedback import FeedbackStore
+
+        articles = svc.index.articles
+        rows = FeedbackStore.for_index(svc.settings.index_dir).unhelpful(limit)
+        return {"articles": [{**asdict(r), "title": articles.get(r.article_id, {}).get("title")} for r in rows]}
 
     from kb.web import router as web_router
 

@@ -1,4 +1,4 @@
-"""The ``kb`` command: build, search, serve, lint, eval.
+"""The ``kb`` command: build, search, serve, lint, eval, feedback.
 
 Expected failures (:class:`KBError`) print one line and exit 1; usage errors exit 2 (argparse).
 Settings come from the arguments, then ``KB_*`` environment variables, then the defaults.
@@ -184,6 +184,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from kb.feedback import FILENAME, FeedbackStore
+
+    settings = _settings(args)
+    path = Path(settings.index_dir) / FILENAME
+    rows = FeedbackStore(path).unhelpful(args.limit) if path.is_file() else []  # reading creates nothing
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False))
+    elif not rows:
+        print(f"no \"not helpful\" votes in {path}")
+    else:
+        for r in rows:
+            print(f"{r.article_id}: {r.not_helpful} not helpful, {r.helpful} helpful")
+            for q in r.queries:
+                print(f"    {q}")
+    return 0
+
+
 def _existing_file(value: str) -> Path:
     path = Path(value)
     if not path.is_file():
@@ -237,6 +257,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--queries", type=_existing_file, required=True, help="labelled queries JSONL")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_eval)
+
+    f = sub.add_parser("feedback", help='answers customers voted "not helpful", with their queries')
+    f.add_argument("--index", metavar="DIR", help="index folder holding feedback.sqlite (KB_INDEX_DIR; default index/)")
+    f.add_argument("--limit", type=int, default=20, help="number of articles (default 20)")
+    f.add_argument("--json", action="store_true", help="print one JSON list")
+    f.set_defaults(func=cmd_feedback)
     return p
 
 
@@ -244,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "command", None) == "search" and not 1 <= args.k <= 50:
         parser().error("--k must be between 1 and 50")
+    if getattr(args, "command", None) == "feedback" and args.limit < 1:
+        parser().error("--limit must be at least 1")
     try:
         return int(args.func(args))
     except KBError as e:

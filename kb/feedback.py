@@ -41,6 +41,16 @@ class Popular:
     not_helpful: int
 
 
+@dataclass(frozen=True)
+class ArticleVotes:
+    """An article customers voted "not helpful", with the queries they had typed: what editors fix first."""
+
+    article_id: str
+    helpful: int
+    not_helpful: int
+    queries: tuple[str, ...]  # distinct queries of the "not helpful" votes, most recent first
+
+
 class FeedbackStore:
     """Votes on answers in one SQLite file."""
 
@@ -106,6 +116,25 @@ class FeedbackStore:
                 (max(0, int(limit)),),
             ).fetchall()
         return [Popular(str(a), int(h), int(n)) for a, h, n in rows]
+
+    def unhelpful(self, limit: int = 20, queries: int = 5) -> list[ArticleVotes]:
+        """Articles with "not helpful" votes, most first (ties: fewer helpful, then id), each with up to
+        ``queries`` of the queries behind those votes."""
+        out: list[ArticleVotes] = []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT article_id, SUM(helpful) AS h, SUM(1 - helpful) AS n FROM feedback GROUP BY article_id "
+                "HAVING n > 0 ORDER BY n DESC, h ASC, article_id ASC LIMIT ?",
+                (max(0, int(limit)),),
+            ).fetchall()
+            for article_id, h, n in rows:
+                texts = db.execute(
+                    "SELECT query FROM feedback WHERE article_id = ? AND helpful = 0 GROUP BY query "
+                    "ORDER BY MAX(id) DESC LIMIT ?",
+                    (article_id, max(0, int(queries))),
+                ).fetchall()
+                out.append(ArticleVotes(str(article_id), int(h), int(n), tuple(str(q) for (q,) in texts)))
+        return out
 
     def helpful_counts(self) -> dict[str, int]:
         """Helpful votes per article (articles with none left out)."""

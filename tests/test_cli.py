@@ -63,3 +63,26 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2
+
+
+def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from kb.feedback import FILENAME, FeedbackStore
+
+    index = tmp_path / "index"
+    assert cli.main(["feedback", "--index", str(index)]) == 0
+    assert "no \"not helpful\" votes" in capsys.readouterr().out
+    assert not (index / FILENAME).exists()  # reading a missing store creates nothing
+    store = FeedbackStore.for_index(index)
+    store.add("택배 안 와요", "delivery-tracking", False)
+    store.add("배송 조회", "delivery-tracking", True)
+    assert cli.main(["feedback", "--index", str(index)]) == 0
+    out = capsys.readouterr().out
+    assert "delivery-tracking: 1 not helpful, 1 helpful" in out and "택배 안 와요" in out
+    monkeypatch.setenv("KB_INDEX_DIR", str(index))
+    assert cli.main(["feedback", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"article_id": "delivery-tracking", "helpful": 1, "not_helpful": 1, "queries": ["택배 안 와요"]}]
+    with pytest.raises(SystemExit) as e:
+        cli.main(["feedback", "--limit", "0"])
+    assert e.value.code == 2

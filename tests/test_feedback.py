@@ -4,7 +4,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from kb.feedback import FILENAME, FeedbackStore, Popular
+from kb.feedback import FILENAME, ArticleVotes, FeedbackStore, Popular
 
 
 def test_add_and_count(tmp_path: Path) -> None:
@@ -72,3 +72,22 @@ def test_threads_do_not_lose_votes(tmp_path: Path) -> None:
         t.join()
     assert not errors
     assert store.counts("a") == {"helpful": 160, "not_helpful": 40}
+
+
+def test_unhelpful_answers_come_first_with_their_queries(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    for query, article, helpful in (
+        ("배송 언제 와요", "delivery", False), ("택배 안 와요", "delivery", False),
+        ("배송 언제 와요", "delivery", False),
+        ("배송 조회", "delivery", True), ("환불", "refund", False), ("반품", "returns", True),
+        ("교환", "exchange", False), ("교환 되나요", "exchange", False),
+    ):
+        store.add(query, article, helpful)
+    assert store.unhelpful() == [
+        # 3 "not helpful" votes; the same query twice is listed once, the most recent first
+        ArticleVotes("delivery", 1, 3, ("배송 언제 와요", "택배 안 와요")),
+        ArticleVotes("exchange", 0, 2, ("교환 되나요", "교환")),
+        ArticleVotes("refund", 0, 1, ("환불",)),
+    ]  # "returns" has no "not helpful" vote
+    assert [r.article_id for r in store.unhelpful(limit=1)] == ["delivery"]
+    assert store.unhelpful(queries=1)[0].queries == ("배송 언제 와요",)

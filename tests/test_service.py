@@ -46,6 +46,23 @@ def test_admin_routes_are_off_without_a_key(small_settings: Settings) -> None:
     with TestClient(create_app(small_settings, embedder=FakeEmbedder(), watch=False)) as c:
         r = c.post("/admin/reload", headers={"Authorization": "Bearer anything"})
         assert r.status_code == 404 and "KB_ADMIN_KEY" in r.json()["detail"]
+        assert c.get("/admin/feedback", headers={"Authorization": "Bearer anything"}).status_code == 404
+
+
+def test_admin_feedback_lists_unhelpful_answers(small_settings: Settings) -> None:
+    settings = dataclasses.replace(small_settings, admin_key="k")
+    with TestClient(create_app(settings, embedder=FakeEmbedder(), watch=False)) as c:
+        for query, helpful in (("택배 안 와요", False), ("택배   안 와요", False), ("배송 조회", True)):
+            vote = {"query": query, "article_id": "delivery-tracking", "helpful": helpful}
+            assert c.post("/feedback", json=vote).status_code == 201
+        assert c.get("/admin/feedback").status_code == 401
+        assert c.get("/admin/feedback", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        r = c.get("/admin/feedback", headers={"Authorization": "Bearer k"})
+        assert r.status_code == 200
+        assert r.json() == {"articles": [{"article_id": "delivery-tracking", "title": "배송 조회는 어떻게 하나요?",
+                                          "helpful": 1, "not_helpful": 2, "queries": ["택배 안 와요"]}]}
+        bad = c.get("/admin/feedback", params={"limit": 0}, headers={"Authorization": "Bearer k"})
+        assert bad.status_code == 422
 
 
 def test_a_broken_new_build_keeps_the_old_one_serving(small_settings: Settings, small_kb: Path) -> None:
