@@ -198,10 +198,10 @@ class Analyzer:
         """
         if not _LONG_RUN.search(text):
             return None
+        norm = " ".join(_normalise(text).split())
         with self._lock:
-            spaced = str(_kiwi(self.synonyms.keep_whole).space(_normalise(text)))
-        spaced = " ".join(spaced.split())
-        return spaced if spaced != " ".join(text.split()) else None
+            spaced = " ".join(str(_kiwi(self.synonyms.keep_whole).space(norm)).split())
+        return spaced if spaced != norm else None
 
     # -- internals ----------------------------------------------------------------------------------
 
