@@ -187,15 +187,20 @@ def create_app(
     @app.get("/admin/feedback", tags=["admin"])
     def unhelpful_answers(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict[str, Any]:
-        """Answers customers voted "not helpful", most first, with the queries behind the votes."""
+        """What to fix first: answers voted "not helpful" (with the queries behind the votes) and searches
+        that found no answer, most frequent first."""
         require_admin(authorization)
         from dataclasses import asdict
 
         from kb.feedback import FeedbackStore
 
         articles = svc.index.articles
-        rows = FeedbackStore.for_index(svc.settings.index_dir).unhelpful(limit)
-        return {"articles": [{**asdict(r), "title": articles.get(r.article_id, {}).get("title")} for r in rows]}
+        store = FeedbackStore.for_index(svc.settings.index_dir)
+        return {
+            "articles": [{**asdict(r), "title": articles.get(r.article_id, {}).get("title")}
+                         for r in store.unhelpful(limit)],
+            "unanswered": [asdict(u) for u in store.unanswered(limit)],
+        }
 
     from kb.web import router as web_router
 

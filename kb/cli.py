@@ -191,16 +191,26 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     path = Path(settings.index_dir) / FILENAME
-    rows = FeedbackStore(path).unhelpful(args.limit) if path.is_file() else []  # reading creates nothing
+    store = FeedbackStore(path) if path.is_file() else None  # reading creates nothing
+    rows = store.unhelpful(args.limit) if store else []
+    gaps = store.unanswered(args.limit) if store else []
     if args.json:
-        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False))
-    elif not rows:
-        print(f"no \"not helpful\" votes in {path}")
-    else:
+        print(json.dumps({"articles": [asdict(r) for r in rows], "unanswered": [asdict(u) for u in gaps]},
+                         ensure_ascii=False))
+        return 0
+    if not rows and not gaps:
+        print(f"no \"not helpful\" votes and no unanswered searches in {path}")
+        return 0
+    if rows:
+        print("answers voted \"not helpful\":")
         for r in rows:
-            print(f"{r.article_id}: {r.not_helpful} not helpful, {r.helpful} helpful")
+            print(f"  {r.article_id}: {r.not_helpful} not helpful, {r.helpful} helpful")
             for q in r.queries:
-                print(f"    {q}")
+                print(f"      {q}")
+    if gaps:
+        print("searches with no answer (times: no answer shown / then contacted support):")
+        for u in gaps:
+            print(f"  {u.none:>4} / {u.contact:<4} {u.query}")
     return 0
 
 
@@ -258,10 +268,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_eval)
 
-    f = sub.add_parser("feedback", help='answers customers voted "not helpful", with their queries')
+    f = sub.add_parser("feedback", help='answers voted "not helpful" and searches that found no answer')
     f.add_argument("--index", metavar="DIR", help="index folder holding feedback.sqlite (KB_INDEX_DIR; default index/)")
-    f.add_argument("--limit", type=int, default=20, help="number of articles (default 20)")
-    f.add_argument("--json", action="store_true", help="print one JSON list")
+    f.add_argument("--limit", type=int, default=20, help="rows per list (default 20)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=cmd_feedback)
     return p
 

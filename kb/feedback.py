@@ -1,4 +1,5 @@
-"""Votes on "was this helpful?", kept in SQLite beside the index builds so a rebuild never loses them.
+"""Votes on "was this helpful?" and searches that found no answer, kept in SQLite beside the index builds
+so a rebuild never loses them. Editors read both with ``kb feedback`` (or ``GET /admin/feedback``).
 
 One connection per call (SQLite connections are not shared between threads) and WAL mode, so the
 web server's worker threads can read while one writes.
@@ -26,7 +27,16 @@ CREATE TABLE IF NOT EXISTS feedback (
     helpful INTEGER NOT NULL CHECK (helpful IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS feedback_article ON feedback (article_id, helpful);
+CREATE TABLE IF NOT EXISTS unanswered (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    query TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('none', 'contact'))
+);
+CREATE INDEX IF NOT EXISTS unanswered_query ON unanswered (query);
 """
+# none: the page settled on "no good answer" for the query; contact: the customer went on to contact support
+UNANSWERED_KINDS = ("none", "contact")
 
 _ready: set[Path] = set()  # databases whose schema this process has already created
 _ready_lock = threading.Lock()
@@ -49,6 +59,16 @@ class ArticleVotes:
     helpful: int
     not_helpful: int
     queries: tuple[str, ...]  # distinct queries of the "not helpful" votes, most recent first
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A query customers searched without finding an answer: a missing article, or a missing question."""
+
+    query: str
+    none: int  # times the page settled on "no good answer"
+    contact: int  # times the customer then filled in the contact form
+    last: str  # when it last happened (UTC, ISO 8601)
 
 
 class FeedbackStore:
@@ -135,6 +155,26 @@ class FeedbackStore:
                 ).fetchall()
                 out.append(ArticleVotes(str(article_id), int(h), int(n), tuple(str(q) for (q,) in texts)))
         return out
+
+    def add_unanswered(self, query: str, kind: str) -> int:
+        """Record a search that found no answer (``kind``: none | contact); return its id."""
+        if kind not in UNANSWERED_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(UNANSWERED_KINDS)}, got {kind!r}")
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as db:
+            cur = db.execute("INSERT INTO unanswered (created, query, kind) VALUES (?, ?, ?)",
+                             (created, query[:MAX_QUERY_CHARS], kind))
+            return int(cur.lastrowid or 0)
+
+    def unanswered(self, limit: int = 20) -> list[Unanswered]:
+        """Queries that found no answer, most frequent first (ties: more contacts, then most recent)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT query, SUM(kind = 'none') AS n, SUM(kind = 'contact') AS c, MAX(created) AS last "
+                "FROM unanswered GROUP BY query ORDER BY n + c DESC, c DESC, last DESC, query ASC LIMIT ?",
+                (max(0, int(limit)),),
+            ).fetchall()
+        return [Unanswered(str(q), int(n), int(c), str(last)) for q, n, c, last in rows]
 
     def helpful_counts(self) -> dict[str, int]:
         """Helpful votes per article (articles with none left out)."""

@@ -78,8 +78,8 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``kb build`` then ``kb serve`` on the sample articles with the real model; yields the base URL."""
+def live_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``kb build`` on the sample articles with the real model."""
     _require_browser()  # do not pay for a build when the browser is missing
     index = tmp_path_factory.mktemp("browser") / "index"
     index.mkdir()
@@ -99,7 +99,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.copyfile(index / "embeddings.sqlite", cache)
     except OSError:
         pass  # only a speed-up for the next run
-    with running_server(index) as base:
+    return index
+
+
+@pytest.fixture(scope="module")
+def live(live_index: Path) -> Iterator[str]:
+    """``kb serve`` on that index; yields the base URL."""
+    with running_server(live_index) as base:
         yield base
 
 
@@ -255,7 +261,9 @@ def test_helpful_vote_is_stored(driver: Any, live: str) -> None:
     assert after == before + 1
 
 
-def test_nonsense_shows_the_contact_panel(driver: Any, live: str) -> None:
+def test_nonsense_shows_the_contact_panel(driver: Any, live: str, live_index: Path) -> None:
+    from kb.feedback import FeedbackStore
+
     open_page(driver, live + "/")
     type_query(driver, NONSENSE)
     wait_for(driver, lambda d: css(d, "#results")[0].get_attribute("data-decision"), "no search result")
@@ -267,6 +275,16 @@ def test_nonsense_shows_the_contact_panel(driver: Any, live: str) -> None:
     css(driver, "#inquiry-form button[type=submit]")[0].click()
     wait_for(driver, lambda d: css(d, "#inquiry-summary")[0].is_displayed(), "no summary")
     assert quote(NONSENSE) in css(driver, "#summary-mail")[0].get_attribute("href")
+
+    # editors see the search in `kb feedback`: contacted at once, "no answer" once the typing settled
+    def recorded(_: Any) -> Any:
+        rows = {u.query: u for u in FeedbackStore.for_index(live_index).unanswered(50)}
+        found = rows.get(NONSENSE)
+        return found if found and found.none == 1 and found.contact == 1 else None
+
+    wait_for(driver, recorded, "the unanswered search was not recorded", timeout=WAIT + 5)
+    assert all(not q.startswith("ㅁㄴ") or q == NONSENSE
+               for q in (u.query for u in FeedbackStore.for_index(live_index).unanswered(50)))  # no prefixes
 
 
 def test_contact_panel_opens_on_request(driver: Any, live: str) -> None:

@@ -71,18 +71,22 @@ def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.Mo
 
     index = tmp_path / "index"
     assert cli.main(["feedback", "--index", str(index)]) == 0
-    assert "no \"not helpful\" votes" in capsys.readouterr().out
+    assert "no \"not helpful\" votes and no unanswered searches" in capsys.readouterr().out
     assert not (index / FILENAME).exists()  # reading a missing store creates nothing
     store = FeedbackStore.for_index(index)
     store.add("택배 안 와요", "delivery-tracking", False)
     store.add("배송 조회", "delivery-tracking", True)
+    store.add_unanswered("선물 포장 되나요", "contact")
     assert cli.main(["feedback", "--index", str(index)]) == 0
     out = capsys.readouterr().out
     assert "delivery-tracking: 1 not helpful, 1 helpful" in out and "택배 안 와요" in out
+    assert "   0 / 1    선물 포장 되나요" in out
     monkeypatch.setenv("KB_INDEX_DIR", str(index))
     assert cli.main(["feedback", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [
+    body = json.loads(capsys.readouterr().out)
+    assert body["articles"] == [
         {"article_id": "delivery-tracking", "helpful": 1, "not_helpful": 1, "queries": ["택배 안 와요"]}]
+    assert [(u["query"], u["none"], u["contact"]) for u in body["unanswered"]] == [("선물 포장 되나요", 0, 1)]
     with pytest.raises(SystemExit) as e:
         cli.main(["feedback", "--limit", "0"])
     assert e.value.code == 2

@@ -4,7 +4,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from kb.feedback import FILENAME, ArticleVotes, FeedbackStore, Popular
+import pytest
+
+from kb.feedback import FILENAME, ArticleVotes, FeedbackStore, Popular, Unanswered
 
 
 def test_add_and_count(tmp_path: Path) -> None:
@@ -91,3 +93,29 @@ def test_unhelpful_answers_come_first_with_their_queries(tmp_path: Path) -> None
     ]  # "returns" has no "not helpful" vote
     assert [r.article_id for r in store.unhelpful(limit=1)] == ["delivery"]
     assert store.unhelpful(queries=1)[0].queries == ("배송 언제 와요",)
+
+
+def test_unanswered_searches_most_frequent_first(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "fb.sqlite")
+    for query, kind in (("선물 포장", "none"), ("해외 배송", "none"), ("선물 포장", "contact"),
+                        ("해외 배송", "none"), ("적립금 소멸", "none"), ("해외 배송", "contact")):
+        store.add_unanswered(query, kind)
+    rows = store.unanswered()
+    assert [(u.query, u.none, u.contact) for u in rows] == [
+        ("해외 배송", 2, 1), ("선물 포장", 1, 1), ("적립금 소멸", 1, 0)]
+    assert all(isinstance(u, Unanswered) and u.last for u in rows)
+    assert len(store.unanswered(limit=2)) == 2
+    with pytest.raises(ValueError, match="kind must be one of"):
+        store.add_unanswered("q", "maybe")
+
+
+def test_an_old_store_gets_the_new_table(tmp_path: Path) -> None:
+    path = tmp_path / "fb.sqlite"
+    with sqlite3.connect(str(path)) as db:  # a store written before unanswered searches were kept
+        db.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, "
+                   "query TEXT NOT NULL, article_id TEXT NOT NULL, helpful INTEGER NOT NULL)")
+        db.execute("INSERT INTO feedback (created, query, article_id, helpful) VALUES ('2026-01-01', 'q', 'a', 1)")
+    store = FeedbackStore(path)
+    store.add_unanswered("선물 포장", "none")
+    assert store.counts("a") == {"helpful": 1, "not_helpful": 0}
+    assert [u.query for u in store.unanswered()] == ["선물 포장"]

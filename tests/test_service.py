@@ -59,8 +59,13 @@ def test_admin_feedback_lists_unhelpful_answers(small_settings: Settings) -> Non
         assert c.get("/admin/feedback", headers={"Authorization": "Bearer wrong"}).status_code == 401
         r = c.get("/admin/feedback", headers={"Authorization": "Bearer k"})
         assert r.status_code == 200
-        assert r.json() == {"articles": [{"article_id": "delivery-tracking", "title": "배송 조회는 어떻게 하나요?",
-                                          "helpful": 1, "not_helpful": 2, "queries": ["택배 안 와요"]}]}
+        assert c.post("/unanswered", json={"query": "선물 포장 되나요", "kind": "none"}).status_code == 201
+        r = c.get("/admin/feedback", headers={"Authorization": "Bearer k"})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["articles"] == [{"article_id": "delivery-tracking", "title": "배송 조회는 어떻게 하나요?",
+                                     "helpful": 1, "not_helpful": 2, "queries": ["택배 안 와요"]}]
+        assert [(u["query"], u["none"], u["contact"]) for u in body["unanswered"]] == [("선물 포장 되나요", 1, 0)]
         bad = c.get("/admin/feedback", params={"limit": 0}, headers={"Authorization": "Bearer k"})
         assert bad.status_code == 422
 

@@ -193,6 +193,29 @@ def test_feedback_bad_bodies(client: TestClient, body: dict[str, object]) -> Non
     assert "detail" in r.json()
 
 
+def test_unanswered_searches_are_stored(client: TestClient, small_settings: Settings) -> None:
+    from kb.feedback import FeedbackStore
+
+    assert client.post("/unanswered", json={"query": "  선물  포장 되나요 ", "kind": "none"}).status_code == 201
+    assert client.post("/unanswered", json={"query": "선물 포장 되나요", "kind": "contact"}).status_code == 201
+    [row] = FeedbackStore.for_index(small_settings.index_dir).unanswered()
+    assert (row.query, row.none, row.contact) == ("선물 포장 되나요", 1, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"query": "q"},  # kind missing
+     {"query": "q", "kind": "maybe"},
+     {"query": "", "kind": "none"},
+     {"query": "   ", "kind": "none"},
+     {"query": "가" * 513, "kind": "none"}],
+)
+def test_unanswered_bad_bodies(client: TestClient, body: dict[str, object]) -> None:
+    r = client.post("/unanswered", json=body)
+    assert r.status_code == 422
+    assert r.json()["detail"]
+
+
 def test_feedback_not_json(client: TestClient) -> None:
     r = client.post("/feedback", content=b"helpful=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 422

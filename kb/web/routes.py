@@ -1,4 +1,5 @@
-"""The help-center page, the agent view, and the JSON routes they use (suggest, feedback, popular)."""
+"""The help-center page, the agent view, and the JSON routes they use (suggest, feedback, unanswered,
+popular)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -52,6 +53,16 @@ class FeedbackIn(BaseModel):
     query: str = Field(default="", max_length=MAX_FEEDBACK_QUERY_CHARS, description="what the customer searched")
     article_id: str = Field(min_length=1, max_length=200)
     helpful: StrictBool
+
+
+class UnansweredIn(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, description="what the customer searched")
+    kind: Literal["none", "contact"] = Field(
+        description="none: the page settled on no good answer; contact: the customer then contacted support")
+
+
+class UnansweredOut(BaseModel):
+    id: int
 
 
 class FeedbackOut(BaseModel):
@@ -109,6 +120,15 @@ def feedback(svc: ServiceDep, body: FeedbackIn) -> FeedbackOut:
     store = _store(svc)
     vote_id = store.add(" ".join(body.query.split()), body.article_id, body.helpful)
     return FeedbackOut(id=vote_id, article_id=body.article_id, counts=store.counts(body.article_id))
+
+
+@router.post("/unanswered", status_code=201, response_model=UnansweredOut, tags=["web"])
+def unanswered(svc: ServiceDep, body: UnansweredIn) -> UnansweredOut:
+    """Record a search that found no answer, so editors see which articles are missing."""
+    query = " ".join(body.query.split())
+    if not query:
+        raise HTTPException(status_code=422, detail="query is empty")
+    return UnansweredOut(id=_store(svc).add_unanswered(query, body.kind))
 
 
 @router.get("/popular", response_model=PopularOut, tags=["web"])

@@ -31,13 +31,19 @@
     suggestions: [],
     active: -1,
     lastData: null,
+    settleTimer: 0,         // reports "no answer" once the customer stops typing
+    reported: new Set(),    // "kind:query" already reported from this page view
   };
+  // As-you-type searches a query's every prefix: only one the customer stays on counts as unanswered.
+  const SETTLE_MS = 3000;
 
   // --- search ------------------------------------------------------------------------------
 
-  async function runSearch(query) {
+  // settled: the customer asked for this search (Enter, a shared link), rather than typing past it
+  async function runSearch(query, settled = false) {
     const q = query.trim();
     const seq = ++state.searchSeq;
+    clearTimeout(state.settleTimer);
     if (state.searchAbort) state.searchAbort.abort();
     if (!q) {
       state.query = "";
@@ -55,12 +61,26 @@
       state.query = q;
       render(data);
       updateURL();
+      if (data.decision === "none" || !(data.results || []).length) {
+        if (settled) reportUnanswered(q, "none");
+        else state.settleTimer = setTimeout(() => {
+          if (seq === state.searchSeq) reportUnanswered(q, "none");
+        }, SETTLE_MS);
+      }
     } catch (err) {
       if (err.name === "AbortError" || seq !== state.searchSeq) return;
       statusEl.textContent = t("status_error");
     } finally {
       if (seq === state.searchSeq) results.removeAttribute("aria-busy");
     }
+  }
+
+  // Tell editors (kb feedback) which searches found nothing; a lost report must never disturb the page.
+  function reportUnanswered(query, kind) {
+    const key = kind + ":" + query;
+    if (!query || state.reported.has(key)) return;
+    state.reported.add(key);
+    postJSON("/unanswered", { query, kind }).catch(() => state.reported.delete(key));
   }
 
   function showHome() {
@@ -215,6 +235,7 @@
     }
     error.hidden = true;
     document.getElementById("f-message").removeAttribute("aria-invalid");
+    if (state.query) reportUnanswered(state.query, "contact");
     const rows = [
       [t("form_category"), fields.category],
       [t("form_order"), fields.order],
@@ -377,6 +398,7 @@
   }, 150);
 
   input.addEventListener("input", () => {
+    clearTimeout(state.settleTimer); // still typing: the query on screen was not the one
     syncClear();
     typed();
   });
@@ -406,7 +428,7 @@
     event.preventDefault();
     typed.cancel();
     closeSuggestions();
-    runSearch(input.value);
+    runSearch(input.value, true);
   });
 
   clearBtn.addEventListener("click", () => {
@@ -426,7 +448,7 @@
   syncClear();
   if (initial) {
     popular.hidden = true;
-    categoriesReady.then(() => runSearch(initial));
+    categoriesReady.then(() => runSearch(initial, true));
   } else {
     showHome();
   }
