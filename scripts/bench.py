@@ -91,6 +91,23 @@ def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> None:  
         searcher.search(q, k=5)
         times.append((time.perf_counter() - t) * 1000)
     print(f"  query in process    p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  ({len(times)} queries)")
+    latency_suggest(searcher.index, queries)
+
+
+def latency_suggest(index, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """/suggest's work for what a customer types on the way to each query: prefixes and 초성."""
+    from kb.hangul import choseong
+    from kb.suggest import Suggester
+
+    suggester = Suggester.from_index(index)
+    typed = [q[:n] for q in queries for n in (1, 2, 3, 5)] + [choseong(q[:2]) for q in queries]
+    typed = [t for t in typed if t.strip()]
+    times = []
+    for text in typed:
+        t = time.perf_counter()
+        suggester.suggest(text, limit=8)
+        times.append((time.perf_counter() - t) * 1e6)
+    print(f"  suggest in process  p50 {pct(times, 50):6.0f} µs  p95 {pct(times, 95):6.0f} µs  ({len(times)} inputs)")
 
 
 def free_port() -> int:
