@@ -43,7 +43,7 @@ def preview_dir(index_dir: Path) -> Path:
 
 
 def _build(settings: Settings, embedder: Embedder, articles: list[Article], index_dir: Path,
-           drafts: bool, quiet: bool) -> Any:
+           drafts: bool, quiet: bool, check: bool = False) -> Any:
     from tqdm import tqdm
 
     from kb.index import build_index
@@ -54,10 +54,19 @@ def _build(settings: Settings, embedder: Embedder, articles: list[Article], inde
         bar.total = n
         bar.refresh()
 
+    def content_tests(build: Path) -> None:
+        from kb.errors import ContentTestsFailed
+        from kb.lint import run_content_tests
+
+        bar.close()
+        failures = run_content_tests(build, embedder, articles)
+        if failures:
+            raise ContentTestsFailed(failures)
+
     try:
         return build_index(articles, embedder, index_dir, include_drafts=drafts,
                            config_files=_config_files(settings.articles_dir), progress=bar.update,
-                           on_total=on_total)
+                           on_total=on_total, check=content_tests if check else None)
     finally:
         bar.close()
 
@@ -66,7 +75,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     import time
 
     from kb.embed import load_embedder
-    from kb.lint import lint_articles, run_content_tests
+    from kb.errors import ContentTestsFailed
+    from kb.lint import lint_articles
 
     settings = _settings(args)
     started = time.perf_counter()
@@ -81,7 +91,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     embedder = load_embedder(settings)
     index_dir = preview_dir(settings.index_dir) if args.drafts else settings.index_dir
-    stats = _build(settings, embedder, report.articles, index_dir, args.drafts, args.quiet)
+    try:
+        stats = _build(settings, embedder, report.articles, index_dir, args.drafts, args.quiet, check=args.check)
+    except ContentTestsFailed as e:
+        return _report_checks(e.failures, str(e))
     print(
         f"built {index_dir}: {stats.articles} articles ({stats.drafts_skipped} drafts skipped), "
         f"{stats.entries} entries; {stats.added} added, {stats.changed} changed, {stats.removed} removed; "
@@ -89,17 +102,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"(total {time.perf_counter() - started:.1f}s with model load)"
     )
     if args.check:
-        return _report_checks(run_content_tests(index_dir, embedder, report.articles))
+        print("content tests: all passed (checked before the switch)")
     return 0
 
 
-def _report_checks(failures: list[Any]) -> int:
+def _report_checks(failures: list[Any], message: str | None = None) -> int:
     if not failures:
         print("content tests: all passed")
         return 0
     for f in failures:
         print(f"FAIL {f}", file=sys.stderr)
-    _err(f"{len(failures)} content test(s) failed")
+    _err(message or f"{len(failures)} content test(s) failed")
     return 1
 
 

@@ -7,6 +7,7 @@ HTTP errors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -57,3 +58,12 @@ class ArticlesInvalid(KBError):
         first = str(errors[0]) if errors else "no details"
         more = f" (and {len(errors) - 1} more problem(s): run `kb lint` to see all)" if len(errors) > 1 else ""
         super().__init__(first + more)
+
+
+class ContentTestsFailed(KBError):
+    """``tests:`` expectations broken by a new build, which was therefore not switched in."""
+
+    def __init__(self, failures: Sequence[object]) -> None:
+        self.failures = list(failures)
+        super().__init__(f"{len(self.failures)} content test(s) failed; the new build was not switched in, "
+                         "the live index is unchanged")

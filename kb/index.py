@@ -200,8 +200,13 @@ def build_index(
     config_files: Sequence[Path] = (),
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> BuildStats:
-    """Embed the articles' entries and switch ``index_root/current`` to the new build atomically."""
+    """Embed the articles' entries and switch ``index_root/current`` to the new build atomically.
+
+    ``check``, if given, gets the finished build's folder before the switch; whatever it raises leaves
+    the live build serving and the new one removed (``kb build --check`` runs the content tests there).
+    """
     import faiss
 
     started = time.perf_counter()
@@ -265,6 +270,8 @@ def build_index(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         load_index(tmp, expected_model=embedder.model_id, expected_dimension=embedder.dimension)  # validate
+        if check is not None:
+            check(tmp)
         os.rename(tmp, final)
         _switch_current(index_root, final)
     except OSError as e:  # disk full, permissions, ...: say so in one line, keep the live build
