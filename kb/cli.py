@@ -136,11 +136,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.check and embedder is not None:
         import tempfile
 
-        from kb.lint import run_content_tests
+        from kb.errors import ContentTestsFailed
 
         with tempfile.TemporaryDirectory(prefix="kb-lint-") as tmp:
-            _build(settings, embedder, report.articles, Path(tmp), False, True)
-            return _report_checks(run_content_tests(Path(tmp), embedder, report.articles))
+            try:
+                _build(settings, embedder, report.articles, Path(tmp), False, True, check=True)
+            except ContentTestsFailed as e:
+                return _report_checks(e.failures)
+            return _report_checks([])
     return 0
 
 

@@ -97,14 +97,14 @@ def test_build_check_keeps_the_live_index_when_a_content_test_breaks(
     from kb.index import current_path
 
     index = tmp_path / "idx"
-    write(small_kb / "return-request.md", "---\ntitle: 반품 신청은 어떻게 하나요?\ncategory: 취소/반품/교환\n"
-          "questions: [반품하고 싶어요]\ntests: [반품하고 싶어요 ㅠ]\n---\n반품은 7일 이내에 신청하세요.\n")
+    front = "---\ntitle: 반품 신청은 어떻게 하나요?\ncategory: 취소/반품/교환\nquestions: [반품하고 싶어요]\n"
+    write(small_kb / "return-request.md", front + "tests: [반품하고 싶어요 ㅠ]\n---\n반품은 7일 이내에 신청하세요.\n")
     assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--quiet", "--check"]) == 0
     assert "content tests: all passed" in capsys.readouterr().out
     live = current_path(index).resolve()
     # an edit that breaks the expectation: the article now tests for a query it cannot answer
-    write(small_kb / "return-request.md", "---\ntitle: 반품 신청은 어떻게 하나요?\ncategory: 취소/반품/교환\n"
-          "questions: [반품하고 싶어요]\ntests: [반품하고 싶어요 ㅠ, 비밀번호 찾기]\n---\n반품은 7일 이내에 신청하세요.\n")
+    write(small_kb / "return-request.md",
+          front + "tests: [반품하고 싶어요 ㅠ, 비밀번호 찾기]\n---\n반품은 7일 이내에 신청하세요.\n")
     assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--quiet", "--check"]) == 1
     err = capsys.readouterr().err
     assert "FAIL " in err and "`비밀번호 찾기` should find return-request" in err and "password-reset" in err

@@ -78,6 +78,21 @@ def test_lint_command(tmp_path: Path, small_kb: Path, capsys: pytest.CaptureFixt
     assert "broken.md:3: unknown status" in out and "broken2.md" in out and "2 error(s)" in out
 
 
+def test_lint_check_runs_the_content_tests(small_kb: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kb.embed.load_embedder", lambda settings: FakeEmbedder())
+    front = "---\ntitle: 반품 신청은 어떻게 하나요?\ncategory: 취소/반품/교환\nquestions: [반품하고 싶어요]\n"
+    write(small_kb / "return-request.md", front + "tests: [반품하고 싶어요 ㅠ]\n---\n반품은 7일 이내에 신청하세요.\n")
+    assert cli.main(["lint", "--articles", str(small_kb), "--check"]) == 0
+    assert "content tests: all passed" in capsys.readouterr().out
+    write(small_kb / "return-request.md",
+          front + "tests: [반품하고 싶어요 ㅠ, 비밀번호 찾기]\n---\n반품은 7일 이내에 신청하세요.\n")
+    assert cli.main(["lint", "--articles", str(small_kb), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "return-request.md:5: `비밀번호 찾기` should find return-request" in err
+    assert "1 content test(s) failed" in err
+
+
 def test_translation_of_must_name_an_article_of_another_locale(tmp_path: Path) -> None:
     root = tmp_path / "a"
     write(root / "ko.md", "---\ntitle: 반품은 어떻게 하나요?\n---\n답\n")
