@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -163,15 +162,6 @@ def test_small_talk_gets_none(real_searcher: Searcher, query: str) -> None:
 def test_clear_question_is_answered(real_searcher: Searcher) -> None:
     resp = real_searcher.search("택배 언제 와요?")
     assert resp.decision == "answer" and resp.results[0].article_id == "delivery-tracking"
-
-
-def test_ranking_cost_is_small(real_searcher: Searcher, real_embedder) -> None:  # noqa: ANN001
-    vec = real_embedder.embed_queries(["주문 취소하고 싶어요"])[0]
-    real_searcher.rank("주문 취소하고 싶어요", vec)  # warm up
-    started = time.perf_counter()
-    for _ in range(20):
-        real_searcher.rank("주문 취소하고 싶어요", vec)
-    assert (time.perf_counter() - started) / 20 < 0.02  # lexical + fusion + decision, without the embedding
 
 
 def test_an_original_ranks_right_behind_its_matching_translation(tmp_path: Path, write_article,  # type: ignore[no-untyped-def]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -157,15 +156,9 @@ QUERIES = ["ㅂ", "ㅂㅍ", "ㅎㅂ", "ㅂㅅㅈㅎ", "반", "반ㅍ", "반품",
            "zzz", "관세", "무이자 할부"]
 
 
-def test_fast_enough_for_every_keystroke() -> None:
+def test_a_large_index_still_completes_every_kind_of_input() -> None:
+    # its speed is measured by scripts/bench.py ("suggest in process"), not asserted here
     sg = Suggester(synthetic(5000))
-    for q in QUERIES:  # warm up
-        sg.suggest(q)
-    rounds = 20
-    started = time.perf_counter()
-    for _ in range(rounds):
-        for q in QUERIES:
-            sg.suggest(q)
-    per_call = (time.perf_counter() - started) / (rounds * len(QUERIES))
-    assert per_call < 0.005, f"{per_call * 1e6:.0f} µs per call"
+    for q in QUERIES:
+        assert len(sg.suggest(q)) <= 8
     assert sg.suggest("ㅂㅍ") and sg.suggest("반ㅍ") and sg.suggest("refnud")
