@@ -74,17 +74,29 @@ def minmax_top(x: np.ndarray, depth: int) -> np.ndarray:
 
 
 def fuse(dense: np.ndarray | None, lexical: np.ndarray | None, char: np.ndarray | None,
-         config: FusionConfig) -> np.ndarray:
-    """Fused article scores (higher is better) from raw per-article signals (``-inf`` = not allowed)."""
+         config: FusionConfig, other_language: np.ndarray | None = None) -> np.ndarray:
+    """Fused article scores (higher is better) from raw per-article signals (``-inf`` = not allowed).
+
+    ``other_language`` marks articles written in another language than the query: no word of the query
+    can occur in them, so their lexical parts are missing rather than low, and they take their scaled
+    dense part instead. Otherwise an English question on a topic that only a Korean article covers put
+    any English article sharing a word with it first. On the 43 English sample queries hit@1 .860 -> .930
+    (the Korean ones and every one-language benchmark are unchanged).
+    """
     import numpy as np
 
-    parts = [(dense, config.dense_weight), (lexical, config.lexical_weight), (char, config.char_weight)]
+    depth = config.norm_depth
+    scaled_dense = None if dense is None else minmax_top(dense, depth)
     total: np.ndarray | None = None
-    for signal, weight in parts:
+    if scaled_dense is not None and config.dense_weight > 0:
+        total = config.dense_weight * scaled_dense
+    for signal, weight in ((lexical, config.lexical_weight), (char, config.char_weight)):
         if signal is None or weight <= 0:
             continue
-        term = weight * minmax_top(signal, config.norm_depth)
-        total = term if total is None else total + term
+        scaled = minmax_top(signal, depth)
+        if other_language is not None and scaled_dense is not None:
+            scaled = np.where(other_language, scaled_dense, scaled)
+        total = weight * scaled if total is None else total + weight * scaled
     if total is None:
         raise ValueError("fusion config gives every signal weight 0")
     return np.asarray(total)

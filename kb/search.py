@@ -135,6 +135,9 @@ class Searcher:
             [(pos[src], pos[a]) for a in self.article_ids
              for src in self._record(a).get("translation_of", []) or [] if src in pos], dtype=np.int64,
         ).reshape(-1, 2)
+        # per locale of a query: the articles in another one (see _other_language)
+        self._elsewhere = {x: np.array([lo != x for lo in self._locales], dtype=bool)
+                           for x in locales} if len(locales) > 1 else {}
         texts = [self._lexical_text(a) for a in self.article_ids]
         self.lexical: LexicalIndex = LexicalIndex.build(texts, self.analyzer)
         self.chars: LexicalIndex = LexicalIndex([char_ngrams(t) for t in texts])
@@ -250,7 +253,7 @@ class Searcher:
         weights = cfg if dense is not None or cfg.uses_lexical else FusionConfig(0.0, 1.0, 0.0)
         if dense is not None:
             dense = self._ranking_dense(dense)
-        fused = fuse(dense, lexical, char, weights)
+        fused = fuse(dense, lexical, char, weights, self._other_language(text, allowed))
         candidates = np.flatnonzero(np.isfinite(fused))
         order = candidates[np.argsort(-fused[candidates], kind="stable")]
         features = self._features(order, fused, dense, terms, grams) if len(order) else None
@@ -258,6 +261,24 @@ class Searcher:
             fused = self._lift_originals(fused)
             order = candidates[np.argsort(-fused[candidates], kind="stable")]
         return Ranking(order, fused, dense, lexical, char, best_entry, terms, grams, features)
+
+    def _other_language(self, text: str, allowed: np.ndarray | None = None) -> np.ndarray | None:
+        """Articles in another locale than the query's that no translation in it stands for (see
+        :func:`kb.fusion.fuse`); None in a one-locale knowledge base or when the query's script does not
+        tell its locale. An article whose translation in the query's language is in play (``allowed``)
+        is left alone: the translation competes lexically, and the original follows it
+        (``TRANSLATION_LIFT``)."""
+        from kb.text import query_locale
+
+        lang = query_locale(text)
+        base = self._elsewhere.get(lang) if lang else None
+        if base is None:
+            return None
+        other = base.copy()
+        in_play = ~base if allowed is None else ~base & allowed
+        for a, b in (self._translations.T, self._translations.T[::-1]):
+            other[a[in_play[b]]] = False
+        return other
 
     def _lift_originals(self, fused: np.ndarray) -> np.ndarray:
         """Lift each original to just below its best-scoring translation (see ``TRANSLATION_LIFT``)."""

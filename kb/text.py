@@ -283,6 +283,17 @@ class Analyzer:
         return out
 
 
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def query_locale(text: str) -> str | None:
+    """The locale a query is written in, as far as its script tells: ``ko`` with any Hangul, ``en`` with
+    Latin letters and no Hangul, else None (digits, symbols: could be anything)."""
+    if _HANGUL.search(text):
+        return "ko"
+    return "en" if _LATIN.search(text) else None
+
+
 def _negation(m: re.Match[str]) -> str:
     # can't -> can not, won't -> will not, doesn't -> does not
     return ("can" if m.group(1) else "will" if m.group(2) else m.group(3)) + " not"

@@ -37,6 +37,18 @@ def test_fuse_is_a_convex_combination() -> None:
         fuse(None, None, None, DEFAULT)
 
 
+def test_articles_in_another_language_take_their_dense_part_for_the_lexical_ones() -> None:
+    dense = np.array([0.80, 0.90, 0.70])  # article 1 (another language) is the closest in meaning
+    lexical = np.array([4.0, 0.0, 1.0])  # ...but no query word can occur in it
+    cfg = FusionConfig(dense_weight=0.5, lexical_weight=0.5, char_weight=0.0, norm_depth=3)
+    assert fuse(dense, lexical, None, cfg).argmax() == 0
+    other = np.array([False, True, False])
+    fused = fuse(dense, lexical, None, cfg, other)
+    assert fused.argmax() == 1 and fused[1] == pytest.approx(1.0)  # scaled dense 1.0 stands in for lexical
+    assert fused[[0, 2]] == pytest.approx(fuse(dense, lexical, None, cfg)[[0, 2]])  # the others as before
+    assert fuse(dense, lexical, None, cfg, np.zeros(3, dtype=bool)) == pytest.approx(fuse(dense, lexical, None, cfg))
+
+
 def test_default_weights_sum_to_one() -> None:
     assert DEFAULT.dense_weight + DEFAULT.lexical_weight + DEFAULT.char_weight == pytest.approx(1.0)
 

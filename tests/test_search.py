@@ -151,6 +151,11 @@ def test_english_question_finds_the_korean_article(real_searcher: Searcher) -> N
     assert "return-request" in ids[:3], ids
     ids = [h.article_id for h in real_searcher.search("view my order history").results]
     assert ids[0] == "order-history", ids
+    # Korean-only topics: English articles sharing a word ("my", "size") used to come first
+    for query, expected in (("when do my points expire", "points-expiry"),
+                            ("exchange for a different size", "exchange-request")):
+        ids = [h.article_id for h in real_searcher.search(query).results]
+        assert ids[0] == expected, (query, ids)
 
 
 @pytest.mark.parametrize("query", ["안녕하세요 오늘 날씨 어때", "ㅋㅋㅋㅋ", "asdfgh", "what's the weather"])
@@ -190,6 +195,37 @@ def test_an_original_ranks_right_behind_its_matching_translation(tmp_path: Path,
     # with a locale filter the translation is out of play and lifts nothing
     only_ko = searcher.search("How do I return an item?", k=4, locale="ko").results
     assert [h.article_id for h in only_ko] == ["return-request"]
+
+
+def test_only_articles_a_query_cannot_reach_lexically_are_marked(tmp_path: Path, write_article,  # type: ignore[no-untyped-def]
+                                                                   fake_embedder: FakeEmbedder) -> None:
+    from kb.articles import load_articles
+    from kb.index import build_index
+
+    folder = tmp_path / "ml"
+    write_article("return-request", "7일 이내에 반품 신청하세요.", folder=folder, title="반품 신청은 어떻게 하나요?")
+    write_article("points", "포인트는 1년 뒤 소멸돼요.", folder=folder, title="포인트는 언제 소멸되나요?")
+    write_article("en-return", "Return within 7 days.", folder=folder, title="How do I return an item?",
+                  locale="en", translation_of="return-request")
+    write_article("en-gift", "Send a gift card.", folder=folder, title="How do I send a gift?", locale="en")
+    build_index(load_articles(folder), fake_embedder, tmp_path / "mli")
+    searcher = Searcher(load_index(tmp_path / "mli"), fake_embedder)
+    at = {a: i for i, a in enumerate(searcher.article_ids)}
+    english = searcher._other_language("when do my points expire")
+    korean = searcher._other_language("선물 보내는 법")
+    assert english is not None and korean is not None
+    # English query: only the Korean article without an English translation is out of lexical reach
+    assert [a for a in at if english[at[a]]] == ["points"]
+    assert [a for a in at if korean[at[a]]] == ["en-gift"]
+    # with the English articles filtered out, the translation no longer stands for its original
+    only_ko = searcher._allowed(None, "ko")
+    filtered = searcher._other_language("how do I return an item", only_ko)
+    assert filtered is not None and sorted(a for a in at if filtered[at[a]]) == ["points", "return-request"]
+    assert searcher._other_language("1234") is None  # the script does not tell the language
+    write_article("a", "답", folder=tmp_path / "one", title="반품 신청은 어떻게 하나요?")
+    write_article("b", "답", folder=tmp_path / "one", title="포인트는 언제 소멸되나요?")
+    build_index(load_articles(tmp_path / "one"), fake_embedder, tmp_path / "onei")
+    assert Searcher(load_index(tmp_path / "onei"), fake_embedder)._other_language("hello") is None
 
 
 def test_dense_scores_come_from_faiss_and_a_shallow_depth_keeps_the_top(
