@@ -275,9 +275,10 @@ class Searcher:
         if base is None:
             return None
         other = base.copy()
-        in_play = ~base if allowed is None else ~base & allowed
-        for a, b in (self._translations.T, self._translations.T[::-1]):
-            other[a[in_play[b]]] = False
+        in_play = ~base if allowed is None else ~base & allowed  # query's language, not filtered out
+        src, tr = self._translations.T
+        for article, twin in ((src, tr), (tr, src)):
+            other[article[in_play[twin]]] = False
         return other
 
     def _lift_originals(self, fused: np.ndarray) -> np.ndarray:
