@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +80,23 @@ def build_figures(name: str, articles: list[Article], embedder, config: list[Pat
         raise
 
 
+def timed(call: Callable[[str], object], inputs: list[str], unit: float) -> list[float]:
+    """Wall time of ``call`` on each input, in seconds times ``unit`` (1e3: ms, 1e6: µs)."""
+    times = []
+    for text in inputs:
+        t = time.perf_counter()
+        call(text)
+        times.append((time.perf_counter() - t) * unit)
+    return times
+
+
 def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
     from kb.index import load_index
     from kb.search import Searcher
 
     searcher = Searcher(load_index(index_dir), embedder)
     searcher.search(queries[0])  # warm up
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        searcher.search(q, k=5)
-        times.append((time.perf_counter() - t) * 1000)
+    times = timed(lambda q: searcher.search(q, k=5), queries, 1e3)
     print(f"  query in process    p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  ({len(times)} queries)")
     latency_suggest(searcher.index, queries)
 
@@ -102,11 +109,7 @@ def latency_suggest(index, queries: list[str]) -> None:  # type: ignore[no-untyp
     suggester = Suggester.from_index(index)
     typed = [q[:n] for q in queries for n in (1, 2, 3, 5)] + [choseong(q[:2]) for q in queries]
     typed = [t for t in typed if t.strip()]
-    times = []
-    for text in typed:
-        t = time.perf_counter()
-        suggester.suggest(text, limit=8)
-        times.append((time.perf_counter() - t) * 1e6)
+    times = timed(lambda text: suggester.suggest(text, limit=8), typed, 1e6)
     print(f"  suggest in process  p50 {pct(times, 50):6.0f} µs  p95 {pct(times, 95):6.0f} µs  ({len(times)} inputs)")
 
 
