@@ -61,7 +61,7 @@
       state.query = q;
       render(data);
       updateURL();
-      if (data.decision === "none" || !(data.results || []).length) {
+      if (results.dataset.decision === "none") { // as render() decided it
         if (settled) reportUnanswered(q, "none");
         else state.settleTimer = setTimeout(() => {
           if (seq === state.searchSeq) reportUnanswered(q, "none");
