@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from kb import __version__
 from kb.errors import KBError
+from kb.limits import DEFAULT_K, MAX_K
 from kb.settings import Settings
 
 if TYPE_CHECKING:
-    from kb.articles import Article
     from kb.embed import Embedder
+    from kb.index import BuildStats
+    from kb.lint import LintReport
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,40 +35,25 @@ def _err(message: str) -> None:
     print(f"kb: error: {message}", file=sys.stderr)
 
 
-def _config_files(articles_dir: Path) -> list[Path]:
-    return [p for p in (articles_dir / "_synonyms.yml",) if p.is_file()]
-
-
-def preview_dir(index_dir: Path) -> Path:
-    """Where ``kb build --drafts`` puts the preview index: beside the live one, never in it."""
-    return index_dir.with_name(index_dir.name + "-preview")
-
-
-def _build(settings: Settings, embedder: Embedder, articles: list[Article], index_dir: Path,
-           drafts: bool, quiet: bool, check: bool = False) -> Any:
+def _progress(quiet: bool) -> Any:
     from tqdm import tqdm
 
-    from kb.index import build_index
+    return tqdm(total=0, unit="entry", desc="embedding", file=sys.stderr, disable=quiet, leave=False)
 
-    bar = tqdm(total=0, unit="entry", desc="embedding", file=sys.stderr, disable=quiet, leave=False)
+
+def _gated_build(settings: Settings, embedder: Embedder, report: LintReport, *, drafts: bool, quiet: bool,
+                 check: bool, index_dir: Path | None = None) -> BuildStats:
+    from kb.pipeline import gated_build
+
+    bar = _progress(quiet)
 
     def on_total(n: int) -> None:
         bar.total = n
         bar.refresh()
 
-    def content_tests(build: Path) -> None:
-        from kb.errors import ContentTestsFailed
-        from kb.lint import run_content_tests
-
-        bar.close()
-        failures = run_content_tests(build, embedder, articles)
-        if failures:
-            raise ContentTestsFailed(failures)
-
     try:
-        return build_index(articles, embedder, index_dir, include_drafts=drafts,
-                           config_files=_config_files(settings.articles_dir), progress=bar.update,
-                           on_total=on_total, check=content_tests if check else None)
+        return gated_build(settings, embedder, report=report, drafts=drafts, check=check, index_dir=index_dir,
+                           progress=bar.update, on_total=on_total, before_check=bar.close)
     finally:
         bar.close()
 
@@ -77,6 +64,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kb.embed import load_embedder
     from kb.errors import ContentTestsFailed
     from kb.lint import lint_articles
+    from kb.pipeline import preview_dir
 
     settings = _settings(args)
     started = time.perf_counter()
@@ -90,11 +78,11 @@ def cmd_build(args: argparse.Namespace) -> int:
              "the live index is unchanged")
         return 1
     embedder = load_embedder(settings)
-    index_dir = preview_dir(settings.index_dir) if args.drafts else settings.index_dir
     try:
-        stats = _build(settings, embedder, report.articles, index_dir, args.drafts, args.quiet, check=args.check)
+        stats = _gated_build(settings, embedder, report, drafts=args.drafts, quiet=args.quiet, check=args.check)
     except ContentTestsFailed as e:
         return _report_checks(e.failures, str(e))
+    index_dir = preview_dir(settings.index_dir) if args.drafts else settings.index_dir
     print(
         f"built {index_dir}: {stats.articles} articles ({stats.drafts_skipped} drafts skipped), "
         f"{stats.entries} entries; {stats.added} added, {stats.changed} changed, {stats.removed} removed; "
@@ -140,7 +128,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
         with tempfile.TemporaryDirectory(prefix="kb-lint-") as tmp:
             try:
-                _build(settings, embedder, report.articles, Path(tmp), False, True, check=True)
+                _gated_build(settings, embedder, report, drafts=False, quiet=True, check=True, index_dir=Path(tmp))
             except ContentTestsFailed as e:
                 return _report_checks(e.failures)
             return _report_checks([])
@@ -148,21 +136,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from kb.embed import load_embedder
-    from kb.index import load_index
-    from kb.search import Searcher
+    from kb.index.store import resolve_build
+    from kb.pipeline import open_searcher
 
     settings = _settings(args)
-    embedder = load_embedder(settings)
-    index = load_index(settings.index_dir, expected_model=embedder.model_id, expected_dimension=embedder.dimension)
-    resp = Searcher(index, embedder, max_query_chars=settings.max_query_chars).search(
-        args.query, k=args.k, category=args.category, locale=args.locale)
+    resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
+    resp = open_searcher(settings).search(args.query, k=args.k, category=args.category, locale=args.locale)
     if args.json:
-        from kb.api import hit_out
+        from kb.api.schemas import search_out
 
-        out = {"query": resp.query, "took_ms": resp.took_ms, "decision": resp.decision,
-               "confidence": resp.confidence, "results": [hit_out(h).model_dump() for h in resp.results]}
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json.dumps(search_out(resp).model_dump(), ensure_ascii=False, indent=2))
         return 0
     print(f"{resp.decision} (confidence {resp.confidence:.2f}), {len(resp.results)} result(s), {resp.took_ms:.0f} ms")
     for rank, h in enumerate(resp.results, 1):
@@ -264,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="search the index")
     s.add_argument("query")
     common(s)
-    s.add_argument("--k", type=int, default=5, help="number of results (1-50)")
+    s.add_argument("--k", type=int, default=DEFAULT_K, help=f"number of results (1-{MAX_K})")
     s.add_argument("--category")
     s.add_argument("--locale")
     s.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -294,8 +277,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "command", None) == "search" and not 1 <= args.k <= 50:
-        parser().error("--k must be between 1 and 50")
+    if getattr(args, "command", None) == "search" and not 1 <= args.k <= MAX_K:
+        parser().error(f"--k must be between 1 and {MAX_K}")
     if getattr(args, "command", None) == "feedback" and args.limit < 1:
         parser().error("--limit must be at least 1")
     try:

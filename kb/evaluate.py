@@ -101,26 +101,21 @@ def run_eval(
 
     from kb.benchmarks import load_faq, load_queries
     from kb.embed import load_embedder
-    from kb.index import build_index, load_index
-    from kb.search import Searcher
+    from kb.index import build_index
+    from kb.pipeline import open_build
     from kb.settings import Settings
 
     settings = settings or Settings.from_env()
     queries = load_queries(Path(queries_path))
     embedder = embedder or load_embedder(settings)
     if faq_path is None:
-        index = load_index(Path(settings.index_dir), expected_model=embedder.model_id,
-                           expected_dimension=embedder.dimension)
-        return evaluate(Searcher(index, embedder, settings.max_query_chars, fusion=fusion), queries)
+        return evaluate(open_build(Path(settings.index_dir), embedder, fusion=fusion), queries)
     faq = Path(faq_path)
-    articles = load_faq(faq)
     root = _eval_index_root(settings, faq)
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         index_root = root or Path(tmp)
-        build_index(articles, embedder, index_root)
-        index = load_index(index_root, expected_model=embedder.model_id, expected_dimension=embedder.dimension)
-        result = evaluate(Searcher(index, embedder, settings.max_query_chars, fusion=fusion), queries)
-    return result
+        build_index(load_faq(faq), embedder, index_root)
+        return evaluate(open_build(index_root, embedder, fusion=fusion), queries)
 
 
 def format_report(result: dict[str, Any], title: str = "") -> str:

@@ -113,45 +113,9 @@ def is_choseong_query(text: str) -> bool:
     return bool(letters) and all(is_consonant(ch) for ch in letters)
 
 
-def ends_unfinished(text: str) -> bool:
-    """True when the last letter is a lone jamo (``반ㅍ``, ``ㅂㅍ``): the user is mid-syllable."""
-    stripped = text.rstrip()
-    return bool(stripped) and is_jamo(stripped[-1])
-
-
-def edit_distance(a: str, b: str, max_distance: int | None = None) -> int:
-    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours).
-
-    With ``max_distance`` the answer is capped at ``max_distance + 1`` and computed faster.
-    """
-    if a == b:
-        return 0
-    cap = max_distance if max_distance is not None else max(len(a), len(b))
-    if abs(len(a) - len(b)) > cap:
-        return cap + 1
-    if not a or not b:
-        return min(max(len(a), len(b)), cap + 1)
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        best = cur[0]
-        ai = a[i - 1]
-        for j in range(1, len(b) + 1):
-            cost = 0 if ai == b[j - 1] else 1
-            value = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and ai == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, prev2[j - 2] + 1)
-            cur[j] = value
-            best = min(best, value)
-        if best > cap:
-            return cap + 1
-        prev2, prev = prev, cur
-    return min(prev[-1], cap + 1)
-
-
 def within_one_edit(a: str, b: str) -> bool:
-    """``edit_distance(a, b) <= 1``, in linear time (the hot path of typo matching)."""
+    """At most one insert, delete, substitution or swap of neighbours apart (optimal string alignment
+    distance <= 1), in linear time: the hot path of typo matching."""
     if a == b:
         return True
     la, lb = len(a), len(b)
@@ -167,8 +131,3 @@ def within_one_edit(a: str, b: str) -> bool:
     if a[i + 1 :] == b[i + 1 :]:
         return True
     return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
-
-
-def jamo_distance(a: str, b: str, max_distance: int | None = None) -> int:
-    """Edit distance between the jamo of two texts: ``환뷸`` is one edit from ``환불``."""
-    return edit_distance(decompose(normalize(a)), decompose(normalize(b)), max_distance)

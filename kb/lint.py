@@ -171,14 +171,12 @@ def similar_articles(articles: list[Article], embedder: Embedder,
 def run_content_tests(index_dir: Path, embedder: Embedder, articles: list[Article],
                       top_n: int = CONTENT_TEST_TOP_N) -> list[ContentFailure]:
     """Search every ``tests:`` query of the published articles; return the broken expectations."""
-    from kb.index import load_index
-    from kb.search import Searcher
+    from kb.pipeline import open_build
 
-    index = load_index(index_dir, expected_model=embedder.model_id, expected_dimension=embedder.dimension)
-    searcher = Searcher(index, embedder)
+    searcher = open_build(index_dir, embedder)
     failures: list[ContentFailure] = []
     for a in articles:
-        if not a.published and a.id not in index.articles:
+        if not a.published and a.id not in searcher.index.articles:
             continue
         for query in a.tests:
             resp = searcher.search(query, k=max(top_n, 5))

@@ -8,32 +8,97 @@ parts), plus a decision: ``answer`` / ``suggest`` / ``none``.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kb.errors import QueryError
 from kb.fusion import DEFAULT, Decision, Features, FusionConfig, decide, fuse
+from kb.limits import MAX_K, MAX_QUERY_CHARS
 from kb.markdown import snippet
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from kb.articles import Article
     from kb.embed import Embedder
     from kb.index import LoadedIndex
-    from kb.lexical import LexicalIndex
-    from kb.text import Analyzer
 
-MAX_K = 50
-ON_TOPIC_DEPTH = 5  # "a right answer is among the results" is judged on this many
 # An article in the knowledge base's own language ranks right behind its matching translation: a
 # customer asking in English gets the English article first and the (often fuller) original next,
 # ahead of other English articles on other topics. Only the original is lifted, never the translation.
+# Not tuned on a benchmark (none has translations): any factor just below 1 keeps the original second;
+# the English sample queries (tests/data/sample_queries.jsonl) are what it was checked on.
 TRANSLATION_LIFT = 0.95
-DENSE_DEPTH = 4096  # entries scored exactly by FAISS per query
-QUERY_CACHE = 2048  # recent query embeddings kept per loaded build
+QUERY_CACHE = 2048  # recent query embeddings kept (as-you-type and popular searches repeat; ~3 MB)
+
+
+def flat_vectors(faiss_index: object) -> np.ndarray:
+    """The vectors of a FAISS flat index as a read-only numpy view of its storage (held once)."""
+    import faiss
+    import numpy as np
+
+    n, d = faiss_index.ntotal, faiss_index.d  # type: ignore[attr-defined]
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    view = faiss.rev_swig_ptr(faiss_index.get_xb(), n * d).reshape(n, d)  # type: ignore[attr-defined]
+    view.flags.writeable = False
+    return view  # type: ignore[no-any-return]
+
+
+class QueryVectors:
+    """Query embeddings, with the recent ones kept (LRU). One per embedder for the life of a process:
+    a reload to a new build keeps them, since the model has not changed.
+
+    A query typed without spaces is embedded with Kiwi's spacing too and the two vectors averaged
+    (see :meth:`kb.text.Analyzer.respaced`); the cache key holds both forms.
+    """
+
+    def __init__(self, embedder: Embedder, size: int = QUERY_CACHE) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.embedder = embedder
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._cache: OrderedDict[tuple[str, str | None], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    def embed(self, pairs: Sequence[tuple[str, str | None]]) -> np.ndarray:
+        """Vectors of (typed, re-spaced or None) queries, in one model call, not cached (for batches)."""
+        import numpy as np
+
+        spaced = [(i, s) for i, (_, s) in enumerate(pairs) if s]
+        out = np.array(self.embedder.embed_queries([*(t for t, _ in pairs), *(s for _, s in spaced)]),
+                       dtype=np.float32)
+        vecs = out[: len(pairs)]
+        for (i, _), v in zip(spaced, out[len(pairs) :], strict=True):
+            mean = vecs[i] + v
+            vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vecs
+
+    def one(self, text: str, respaced: str | None) -> np.ndarray:
+        key = (text, respaced)
+        with self._lock:
+            vec = self._cache.get(key)
+            if vec is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return vec
+            self.misses += 1
+        vec = self.embed([key])[0]
+        vec.setflags(write=False)
+        with self._lock:
+            self._cache[key] = vec
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return vec
 
 
 @dataclass(frozen=True)
@@ -65,13 +130,13 @@ class SearchResponse:
     on_topic: float = 0.0  # probability that a right answer is among the results
 
 
-def check_query(query: str, k: int, max_chars: int = 512) -> str:
+def check_query(query: str, k: int) -> str:
     """Normalise whitespace and validate; raise :class:`QueryError` with the reason."""
     text = " ".join(query.split())
     if not text:
         raise QueryError("query is empty: type a question")
-    if len(text) > max_chars:
-        raise QueryError(f"query is {len(text)} characters long; the limit is {max_chars}")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, got {k}")
     return text
@@ -95,77 +160,61 @@ class Ranking:
 class Searcher:
     """Hybrid retrieval over a loaded index; one hit per article."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder, max_query_chars: int = 512, *,
-                 fusion: FusionConfig = DEFAULT, analyzer: Analyzer | None = None) -> None:
+    def __init__(self, index: LoadedIndex, queries: QueryVectors | Embedder, *,
+                 fusion: FusionConfig = DEFAULT) -> None:
+        """Arrays derived from the build's tables (no article is analysed here: the build did that)."""
         import numpy as np
 
-        from kb.lexical import LexicalIndex
-        from kb.text import Analyzer, Synonyms, char_ngrams
+        from kb.text import Analyzer, char_ngrams
 
         self.index = index
-        self.embedder = embedder
-        self.max_query_chars = max_query_chars
+        self.queries = queries if isinstance(queries, QueryVectors) else QueryVectors(queries)
         self.fusion = fusion
-        # as-you-type search and popular questions repeat the same texts: keep recent query vectors
-        self.analyzer = analyzer or Analyzer(Synonyms.for_index(index.path))
-        self._embed_query = functools.lru_cache(maxsize=QUERY_CACHE)(lambda text: self.embed_queries([text])[0])
-        entries = index.entries
-        self.article_ids: list[str] = list(dict.fromkeys(e.article_id for e in entries))
-        pos = {a: i for i, a in enumerate(self.article_ids)}
-        n = len(self.article_ids)
-        self._entry_article = np.array([pos[e.article_id] for e in entries], dtype=np.int64)
-        self._is_doc = np.array([e.field == "article" for e in entries], dtype=bool)
+        self.analyzer = Analyzer(index.synonyms)
+        self.lexical = index.lexical
+        self.chars = index.chars
+        self._char_ngrams = char_ngrams
+        self._vectors = flat_vectors(index.faiss_index)
+        self.article_ids: list[str] = list(index.articles)
+        self._articles: list[Article] = list(index.articles.values())
+        tables = index.tables
+        n, n_entries = len(self.article_ids), len(tables.entry_article)
+        self._entry_article = tables.entry_article
+        self._is_doc = tables.is_doc
+        self._translations = tables.translations
         self._doc_entry = np.full(n, -1, dtype=np.int64)
-        for i in np.flatnonzero(self._is_doc):
-            self._doc_entry[self._entry_article[i]] = i
+        docs = np.flatnonzero(self._is_doc)
+        self._doc_entry[self._entry_article[docs]] = docs
         # entries grouped by article, for per-article maxima with one reduceat
         self._order = np.argsort(self._entry_article, kind="stable")
         grouped = self._entry_article[self._order]
-        self._starts = np.r_[0, np.flatnonzero(np.diff(grouped)) + 1] if len(grouped) else np.zeros(0, np.int64)
-        self._categories = [self._record(a).get("category", "") for a in self.article_ids]
-        self._locales = [self._record(a).get("locale", "") for a in self.article_ids]
-        self._first_entry = np.zeros(n, dtype=np.int64)
-        for j in reversed(range(len(entries))):
-            if not self._is_doc[j]:
-                self._first_entry[self._entry_article[j]] = j
-        # articles per locale, for the cross-language correction of dense scores (see _dense)
+        self._starts = np.r_[0, np.flatnonzero(np.diff(grouped)) + 1] if n_entries else np.zeros(0, np.int64)
+        # per article: its first question entry (shown when the dense side is off)
+        questions = np.flatnonzero(~self._is_doc)
+        first = np.full(n, n_entries, dtype=np.int64)
+        np.minimum.at(first, self._entry_article[questions], questions)
+        self._first_entry = np.where(first < n_entries, first, 0)
+        self._categories = np.array([a.category for a in self._articles], dtype=object)
+        self._locales = np.array([a.locale for a in self._articles], dtype=object)
+        # articles per locale, for the cross-language correction of dense scores (see _ranking_dense)
         locales = sorted(set(self._locales))
-        self._locale_groups = [np.array([i for i, lo in enumerate(self._locales) if lo == x]) for x in locales]
-        self._translations = np.array(
-            [(pos[src], pos[a]) for a in self.article_ids
-             for src in self._record(a).get("translation_of", []) or [] if src in pos], dtype=np.int64,
-        ).reshape(-1, 2)
+        self._locale_groups = [np.flatnonzero(self._locales == x) for x in locales]
         # per locale of a query: the articles in another one (see _other_language)
-        self._elsewhere = {x: np.array([lo != x for lo in self._locales], dtype=bool)
-                           for x in locales} if len(locales) > 1 else {}
-        texts = [self._lexical_text(a) for a in self.article_ids]
-        self.lexical: LexicalIndex = LexicalIndex.build(texts, self.analyzer)
-        self.chars: LexicalIndex = LexicalIndex([char_ngrams(t) for t in texts])
-        self._char_ngrams = char_ngrams
+        self._elsewhere = {x: self._locales != x for x in locales} if len(locales) > 1 else {}
 
     # -- setup helpers ------------------------------------------------------------------------------
-
-    def _record(self, article_id: str) -> dict[str, Any]:
-        return self.index.articles.get(article_id, {})
-
-    def _lexical_text(self, article_id: str) -> str:
-        """Title, questions, tags and answer of an article: what lexical matching sees."""
-        from kb.markdown import to_text
-
-        r = self._record(article_id)
-        parts = [str(r.get("title", "")), *map(str, r.get("questions", []) or []),
-                 *map(str, r.get("tags", []) or []), to_text(str(r.get("body", "")))]
-        if not any(parts):  # no article record: fall back to the entries' own text
-            parts = [e.question for e in self.index.entries if e.article_id == article_id]
-        return "\n".join(p for p in parts if p)
 
     def _allowed(self, category: str | None, locale: str | None) -> np.ndarray | None:
         import numpy as np
 
         if not category and not locale:
             return None
-        return np.array([(not category or c == category) and (not locale or lo == locale)
-                         for c, lo in zip(self._categories, self._locales, strict=False)], dtype=bool)
+        allowed = np.ones(len(self.article_ids), dtype=bool)
+        if category:
+            allowed &= self._categories == category
+        if locale:
+            allowed &= self._locales == locale
+        return allowed
 
     # -- scoring ------------------------------------------------------------------------------------
 
@@ -189,20 +238,11 @@ class Searcher:
         return dense, best_entry
 
     def _entry_scores(self, qvec: np.ndarray) -> np.ndarray:
-        """Inner product of the query with every entry, from the FAISS index.
-
-        Exact up to ``DENSE_DEPTH`` entries; past that, entries FAISS did not return get the lowest
-        returned score (they are far below the top and only feed per-article aggregation).
-        """
+        """Inner product of the query with every entry: one matrix-vector product over the FAISS flat
+        index's own storage (a view, not a copy), since every entry feeds the per-article maxima."""
         import numpy as np
 
-        n = self.index.faiss_index.ntotal
-        depth = min(n, DENSE_DEPTH)
-        scores, ids = self.index.faiss_index.search(np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1), depth)
-        found = ids[0] >= 0
-        sims = np.full(n, float(scores[0][found].min()) if found.any() else 0.0, dtype=np.float32)
-        sims[ids[0][found]] = scores[0][found]
-        return sims
+        return self._vectors @ np.asarray(qvec, dtype=np.float32).reshape(-1)
 
     def _ranking_dense(self, dense: np.ndarray) -> np.ndarray:
         """Dense scores made comparable across languages, for ranking only.
@@ -238,7 +278,7 @@ class Searcher:
 
         cfg = self.fusion
         dense = best_entry = lexical = char = None
-        terms = self.lexical.query_terms(text)  # also needed for the decision and matched terms
+        terms = self.query_terms(text)  # also needed for the decision and matched terms
         grams = list(dict.fromkeys(self._char_ngrams(text)))
         if cfg.uses_dense and qvec is not None:
             dense, best_entry = self._dense(qvec)
@@ -308,33 +348,27 @@ class Searcher:
 
     # -- public -------------------------------------------------------------------------------------
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Query vectors; a query typed without spaces is embedded with Kiwi's spacing too, and the two
-        vectors averaged (see :meth:`kb.text.Analyzer.respaced`)."""
-        import numpy as np
+    def query_terms(self, text: str) -> list[str]:
+        """The query's distinct lexical terms (a repeated word is not worth more)."""
+        return list(dict.fromkeys(self.analyzer.terms(text)))
 
-        spaced = [(i, s) for i, t in enumerate(texts) if (s := self.analyzer.respaced(t))]
-        # one model call for both forms (for a single query, a batch of two)
-        out = np.array(self.embedder.embed_queries([*texts, *(s for _, s in spaced)]), dtype=np.float32)
-        vecs = out[: len(texts)]
-        for (i, _), v in zip(spaced, out[len(texts) :], strict=True):
-            mean = vecs[i] + v
-            vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        return vecs
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors in one model call (typed and re-spaced forms together), not cached."""
+        return self.queries.embed([(t, self.analyzer.respaced(t)) for t in texts])
 
     def search(self, query: str, k: int = 5, category: str | None = None, locale: str | None = None) -> SearchResponse:
         started = time.perf_counter()
-        text = check_query(query, k, self.max_query_chars)
+        text = check_query(query, k)
         allowed = self._allowed(category, locale)
         qvec = None
         if self.fusion.uses_dense and (allowed is None or allowed.any()):
-            qvec = self._embed_query(text)
+            qvec = self.queries.one(text, self.analyzer.respaced(text))
         return self._respond(text, qvec, allowed, k, started)
 
     def search_many(self, queries: Sequence[str], k: int = 5, category: str | None = None,
                     locale: str | None = None, batch_size: int = 64) -> list[SearchResponse]:
         """Search several queries, embedding them in batches (for evaluation); same results as ``search``."""
-        texts = [check_query(q, k, self.max_query_chars) for q in queries]
+        texts = [check_query(q, k) for q in queries]
         allowed = self._allowed(category, locale)
         out: list[SearchResponse] = []
         for start in range(0, len(texts), batch_size):
@@ -360,10 +394,9 @@ class Searcher:
         entries = self.index.entries
         e_index = int(ranking.best_entry[a]) if ranking.best_entry is not None else -1
         e = entries[e_index if e_index >= 0 else int(self._first_entry[a])]
-        record = self._record(e.article_id)
         dense = float(ranking.dense[a]) if ranking.dense is not None else 0.0
         return Hit(
-            article_id=e.article_id, title=str(record.get("title", e.question)), question=e.question,
+            article_id=e.article_id, title=self._articles[a].title, question=e.question,
             answer=e.answer, snippet=snippet(e.answer), category=e.category, locale=e.locale,
             score=round(max(float(ranking.fused[a]), 0.0), 4), dense_score=round(dense, 4),
             lexical_score=round(self.lexical.coverage(ranking.terms, a), 4),

@@ -13,7 +13,7 @@ from kb.errors import KBError
 if TYPE_CHECKING:
     from kb.embed import Embedder
     from kb.index import LoadedIndex
-    from kb.search import Searcher
+    from kb.search import QueryVectors, Searcher
     from kb.settings import Settings
 
 T = TypeVar("T")
@@ -23,7 +23,6 @@ T = TypeVar("T")
 class Live:
     """One loaded build and everything derived from it; replaced whole, never mutated in place."""
 
-    index: LoadedIndex
     searcher: Searcher
     derived: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -37,23 +36,28 @@ class KBService:
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        from kb.search import QueryVectors
+
         self.settings = settings
         self.embedder = embedder
+        # query vectors outlive builds: a reload keeps them, the model is the same
+        self.queries: QueryVectors = QueryVectors(embedder)
         self._reload_lock = threading.Lock()
         self.live = self._load()
         self.last_reload_error: str | None = None
+        # Kiwi takes ~5 s to load on first use: load it now, beside serving, not on the first customer's query
+        # (one that arrives meanwhile waits for it, as it would have anyway)
+        threading.Thread(target=self.live.searcher.query_terms, args=("배송 조회",), name="kb-kiwi-warm-up",
+                         daemon=True).start()
 
     def _load(self) -> Live:
-        from kb.index import load_index
-        from kb.search import Searcher
+        from kb.pipeline import open_build
 
-        index = load_index(self.settings.index_dir, expected_model=self.embedder.model_id,
-                           expected_dimension=self.embedder.dimension)
-        return Live(index, Searcher(index, self.embedder, max_query_chars=self.settings.max_query_chars))
+        return Live(open_build(self.settings.index_dir, self.queries))
 
     @property
     def index(self) -> LoadedIndex:
-        return self.live.index
+        return self.live.searcher.index
 
     @property
     def searcher(self) -> Searcher:
@@ -64,7 +68,7 @@ class KBService:
         live = self.live
         with live.lock:
             if name not in live.derived:
-                live.derived[name] = factory(live.index)
+                live.derived[name] = factory(live.searcher.index)
             return live.derived[name]  # type: ignore[no-any-return]
 
     def current_build(self) -> Path | None:
@@ -81,7 +85,7 @@ class KBService:
         """
         with self._reload_lock:
             target = self.current_build()
-            if not force and target is not None and target == self.live.index.path:
+            if not force and target is not None and target == self.index.path:
                 return False
             try:
                 live = self._load()

@@ -34,7 +34,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     admin_key: str | None = None
-    max_query_chars: int = 512
     batch_size: int = 32
     precision: str = "fp32"  # fp32 | int8: which ONNX export of the bundled model runs (KB_PRECISION)
 
@@ -75,7 +74,7 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name in {"articles_dir", "index_dir", "cache_dir"}:
         return Path(value).expanduser()
-    if name in {"port", "max_query_chars", "batch_size"}:
+    if name in {"port", "batch_size"}:
         try:
             number = int(value)
         except (TypeError, ValueError):

@@ -17,17 +17,18 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kb.hangul import choseong, decompose, decompose_marked, is_choseong_query, normalize, within_one_edit
 
 if TYPE_CHECKING:
+    from kb.articles import Article, Entry
     from kb.index import LoadedIndex
 
 KINDS = ("category", "tag", "title", "question")  # priority when two sources give the same text
-MAX_LIMIT = 50
+MAX_LIMIT = 50  # suggest_scored clamps to this; the API allows up to kb.limits.MAX_SUGGEST_LIMIT
 
 # tiers, best first
 PREFIX, WORD, CHO_PREFIX, CHO_WORD, INFIX, FUZZY = range(6)
@@ -136,24 +137,8 @@ class Suggester:
 
     @classmethod
     def from_index(cls, index: LoadedIndex, popularity: Mapping[str, int] | None = None) -> Suggester:
-        """Titles and questions of every entry, plus each article's tags and category names."""
-        items: list[Suggestion] = [
-            Suggestion(e.question, e.article_id, e.category, "title" if e.field == "title" else "question")
-            for e in index.entries
-            if e.field != "article"  # the whole-article passage is for matching, not a question to offer
-        ]
-        tag_articles: dict[str, list[dict[str, object]]] = {}
-        for record in index.articles.values():
-            for tag in record.get("tags", []) or []:
-                tag_articles.setdefault(str(tag), []).append(record)
-        for tag, records in sorted(tag_articles.items()):
-            only = records[0] if len(records) == 1 else None
-            cats = {str(r["category"]) for r in records}
-            items.append(Suggestion(tag, str(only["id"]) if only else None,
-                                    cats.pop() if len(cats) == 1 else None, "tag"))
-        for cat in sorted({str(r["category"]) for r in index.articles.values()}):
-            items.append(Suggestion(cat, None, cat, "category"))
-        return cls(items, popularity)
+        """The candidates stored in the build (see :func:`suggestion_items`)."""
+        return cls(index.suggestions, popularity)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -222,6 +207,26 @@ class Suggester:
             if any(within_one_edit(q, w[:m]) for m in (n - 1, n, n + 1) if 0 < m <= len(w)):
                 out.extend((FUZZY, cid) for cid in self._postings[wid])
         return out
+
+
+def suggestion_items(entries: Sequence[Entry], articles: Sequence[Article]) -> list[Suggestion]:
+    """Titles and questions of every entry, plus each article's tags and category names (made at build time)."""
+    items: list[Suggestion] = [
+        Suggestion(e.question, e.article_id, e.category, "title" if e.field == "title" else "question")
+        for e in entries
+        if e.field != "article"  # the whole-article passage is for matching, not a question to offer
+    ]
+    tag_articles: dict[str, list[Article]] = {}
+    for a in articles:
+        for tag in a.tags:
+            tag_articles.setdefault(tag, []).append(a)
+    for tag, tagged in sorted(tag_articles.items()):
+        cats = {a.category for a in tagged}
+        items.append(Suggestion(tag, tagged[0].id if len(tagged) == 1 else None,
+                                cats.pop() if len(cats) == 1 else None, "tag"))
+    for cat in sorted({a.category for a in articles}):
+        items.append(Suggestion(cat, None, cat, "category"))
+    return items
 
 
 def _prefix_variants(word: str) -> set[str]:

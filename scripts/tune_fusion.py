@@ -50,8 +50,8 @@ def collect(embedder, settings, benchmarks: Path, per_other: int = 300) -> list[
     from kb.articles import load_articles
     from kb.benchmarks import LabelledQuery, load_faq, load_queries
     from kb.evaluate import _eval_index_root
-    from kb.index import build_index, load_index
-    from kb.search import Searcher
+    from kb.index import build_index
+    from kb.pipeline import config_files, open_build
 
     queries = {s: load_queries(benchmarks / s / "queries_dev.jsonl") for s in SETS}
     rng = random.Random(7)
@@ -63,16 +63,15 @@ def collect(embedder, settings, benchmarks: Path, per_other: int = 300) -> list[
         build_index(load_faq(faq), embedder, root)
         others = [q for o in SETS if o != s for q in rng.sample(queries[o], per_other)]
         small = [LabelledQuery(t, ()) for t in OFF_TOPIC if not (s == "parakqc" and t in WEATHER_LIKE)]
-        kbs.append((s, load_index(root), queries[s], [LabelledQuery(q.query, ()) for q in others] + small))
+        kbs.append((s, root, queries[s], [LabelledQuery(q.query, ()) for q in others] + small))
     sample_q = ROOT / "tests" / "data" / "sample_queries.jsonl"
     if sample_q.is_file():
         root = Path(settings.cache_dir) / "eval-indexes" / "sample-articles"
-        syn = ROOT / "articles" / "_synonyms.yml"
-        build_index(load_articles(ROOT / "articles"), embedder, root, config_files=[syn] if syn.is_file() else [])
-        kbs.append(("sample", load_index(root), load_queries(sample_q), [LabelledQuery(t, ()) for t in OFF_TOPIC]))
+        build_index(load_articles(ROOT / "articles"), embedder, root, config_files=config_files(ROOT / "articles"))
+        kbs.append(("sample", root, load_queries(sample_q), [LabelledQuery(t, ()) for t in OFF_TOPIC]))
     rows: list[Row] = []
-    for name, index, positives, negatives in kbs:
-        searcher = Searcher(index, embedder)
+    for name, index_root, positives, negatives in kbs:
+        searcher = open_build(index_root, embedder)
         for group, in_domain in ((positives, True), (negatives, False)):
             texts = [" ".join(q.query.split()) for q in group]
             vecs = searcher.embed_queries(texts)

@@ -75,13 +75,41 @@ def small_settings(tmp_path: Path, small_kb: Path, small_index: Path) -> Setting
 
 
 # --- the real thing ------------------------------------------------------------------------------
+# Tests that load the real model are marked `slow` (by the fixtures they use, below), so
+# `pytest -m "not slow"` is the quick inner loop. Nothing is written outside temporary folders: the
+# session gets its own kb cache, in which the models the user's cache already holds (prepared by
+# `make install`, see `kb model`) are linked read-only; a missing one is converted into the temporary cache.
+
+REAL_FIXTURES = {"real_settings", "real_embedder", "sample_index", "sample_root"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _link_prepared_models(cache: Path) -> None:
+    from kb.bundled_model import MARKER_FILE
+    from kb.settings import _default_cache_dir
+
+    user_models = Path(os.environ.get("KB_CACHE_DIR") or _default_cache_dir()) / "models"
+    if not user_models.is_dir():
+        return
+    (cache / "models").mkdir(parents=True, exist_ok=True)
+    for folder in user_models.iterdir():
+        if folder.is_dir() and (folder / MARKER_FILE).is_file():
+            (cache / "models" / folder.name).symlink_to(folder, target_is_directory=True)
+
 
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for the real model; the converted model is cached in the user's cache (once per machine)."""
+    """Settings for the real model in a session cache; the index of the sample knowledge base."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cache = tmp_path_factory.mktemp("kb-cache")
+    _link_prepared_models(cache)
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    return Settings.from_env(articles_dir=SAMPLE_ARTICLES, index_dir=index_dir)
+    return Settings.from_env({}, articles_dir=SAMPLE_ARTICLES, index_dir=index_dir, cache_dir=cache)
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +121,33 @@ def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def sample_index(real_settings: Settings, real_embedder) -> Path:  # type: ignore[no-untyped-def]
-    """The real index of the bundled sample knowledge base, built with the real model."""
+    """The real index of the bundled sample knowledge base, built with the real model (once per session:
+    its embedding cache seeds every other index of the sample, see ``sample_root``)."""
     from kb.articles import load_articles
     from kb.index import build_index
+    from kb.pipeline import config_files
 
-    synonyms = [p for p in (SAMPLE_ARTICLES / "_synonyms.yml",) if p.is_file()]
-    build_index(load_articles(SAMPLE_ARTICLES), real_embedder, real_settings.index_dir, config_files=synonyms)
+    build_index(load_articles(SAMPLE_ARTICLES), real_embedder, real_settings.index_dir,
+                config_files=config_files(SAMPLE_ARTICLES))
     return real_settings.index_dir
+
+
+@pytest.fixture
+def sample_root(tmp_path: Path, sample_index: Path) -> Callable[[str], Path]:
+    """A new, empty index root whose embedding cache holds the sample's vectors: building the sample (or an
+    edited copy) there embeds only what changed."""
+
+    def make(name: str = "index") -> Path:
+        import shutil
+
+        root = tmp_path / name
+        root.mkdir()
+        shutil.copyfile(sample_index / "embeddings.sqlite", root / "embeddings.sqlite")
+        return root
+
+    return make
+
+
+def real_env(settings: Settings) -> dict[str, str]:
+    """Environment for a `kb` subprocess using the session's cache (never the user's)."""
+    return {"KB_CACHE_DIR": str(settings.cache_dir), "HF_HUB_OFFLINE": "1"}

@@ -26,7 +26,7 @@ def free_port() -> int:
 def running_server(index_dir: Path, timeout: float = 120.0, **env: str) -> Iterator[str]:
     """Yield the base URL of a real ``kb serve`` process; stop it afterwards."""
     port = free_port()
-    full_env = dict(os.environ, KB_INDEX_DIR=str(index_dir), KB_PORT=str(port), HF_HUB_OFFLINE="1", **env)
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **env, "KB_INDEX_DIR": str(index_dir), "KB_PORT": str(port)}
     log = (index_dir.parent / f"server-{port}.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--log-level", "warning"], cwd=str(ROOT),
                             env=full_env, stdout=log, stderr=subprocess.STDOUT)

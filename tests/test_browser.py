@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +24,7 @@ import httpx
 import pytest
 
 from kb.settings import Settings
-from tests.conftest import ROOT, SAMPLE_ARTICLES, write
+from tests.conftest import ROOT, real_env, write
 from tests.fakes import FakeEmbedder
 from tests.server import free_port, running_server
 
@@ -78,34 +76,19 @@ def driver() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def live_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``kb build`` on the sample articles with the real model."""
+def live_index(tmp_path_factory: pytest.TempPathFactory, sample_index: Path) -> Path:
+    """A copy of the session's real index of the sample articles (its own feedback store)."""
     _require_browser()  # do not pay for a build when the browser is missing
     index = tmp_path_factory.mktemp("browser") / "index"
-    index.mkdir()
-    # The embedding cache is keyed by model and text, so reusing it between runs is always correct,
-    # and it turns a 30 s build into a 0.1 s one.
-    cache = Settings.from_env().cache_dir / "test-browser-embeddings.sqlite"
-    if cache.is_file():
-        shutil.copyfile(cache, index / "embeddings.sqlite")
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    build = subprocess.run(
-        [sys.executable, "-m", "kb", "build", "--index", str(index), "--articles", str(SAMPLE_ARTICLES), "--quiet"],
-        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert build.returncode == 0, f"kb build failed:\n{build.stdout}\n{build.stderr}"
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(index / "embeddings.sqlite", cache)
-    except OSError:
-        pass  # only a speed-up for the next run
+    shutil.copytree(sample_index, index, symlinks=True)  # `current` is a relative link: it follows the copy
+    (index / "feedback.sqlite").unlink(missing_ok=True)
     return index
 
 
 @pytest.fixture(scope="module")
-def live(live_index: Path) -> Iterator[str]:
+def live(live_index: Path, real_settings: Settings) -> Iterator[str]:
     """``kb serve`` on that index; yields the base URL."""
-    with running_server(live_index) as base:
+    with running_server(live_index, **real_env(real_settings)) as base:
         yield base
 
 

@@ -11,16 +11,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kb.errors import IndexMismatchError
 from kb.index import load_index
+from kb.pipeline import open_build
 from kb.search import Searcher
 from kb.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, real_env
 from tests.server import running_server
 
 
 @pytest.fixture(scope="module")
 def searcher(sample_index: Path, real_embedder) -> Searcher:  # type: ignore[no-untyped-def]
-    return Searcher(load_index(sample_index, expected_model=real_embedder.model_id), real_embedder)
+    return open_build(sample_index, real_embedder)
 
 
 def top_ids(searcher: Searcher, query: str, k: int = 3, **kw: str) -> list[str]:
@@ -66,14 +68,14 @@ def test_drafts_are_not_served(searcher: Searcher) -> None:
 
 def test_faq_guide_sections_point_back_to_their_page(searcher: Searcher) -> None:
     guide = searcher.index.articles["delivery-faq-guide"]
-    hit = next(h for h in searcher.search(guide["sections"][0]["question"], k=3).results
+    hit = next(h for h in searcher.search(guide.sections[0].question, k=3).results
                if h.article_id == "delivery-faq-guide")
-    assert hit.question == guide["sections"][0]["question"]
-    assert hit.answer == guide["sections"][0]["answer"]
+    assert hit.question == guide.sections[0].question
+    assert hit.answer == guide.sections[0].answer
 
 
-def test_cli_search_real_model(sample_index: Path) -> None:
-    env = dict(os.environ, KB_INDEX_DIR=str(sample_index), HF_HUB_OFFLINE="1")
+def test_cli_search_real_model(sample_index: Path, real_settings: Settings) -> None:
+    env = dict(os.environ, KB_INDEX_DIR=str(sample_index), **real_env(real_settings))
     out = subprocess.run([sys.executable, "-m", "kb", "search", "how do I return an item?", "--json"],
                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -81,17 +83,17 @@ def test_cli_search_real_model(sample_index: Path) -> None:
     assert "return-request" in ids[:3]
 
 
-def test_real_server_answers_over_http(sample_index: Path) -> None:
-    with running_server(sample_index) as base:
+def test_real_server_answers_over_http(sample_index: Path, real_settings: Settings) -> None:
+    with running_server(sample_index, **real_env(real_settings)) as base:
         r = httpx.get(f"{base}/search", params={"q": "택배 언제 와요"}, timeout=30)
         assert r.status_code == 200
         assert r.json()["results"][0]["article_id"] == "delivery-tracking"
         assert httpx.get(f"{base}/search", params={"q": " "}, timeout=30).status_code == 422
         health = httpx.get(f"{base}/health", timeout=30).json()
         assert health["model"] == "multilingual-e5-small" and health["articles"] >= 48
+        assert health["build"] == (sample_index / "current").resolve().name and 0 < health["load_ms"]
 
 
-def test_index_built_for_another_model_is_refused(sample_index: Path, tmp_path: Path) -> None:
-    settings = Settings.from_env(index_dir=sample_index)
-    with pytest.raises(Exception, match="built with model 'multilingual-e5-small'"):
-        load_index(settings.index_dir, expected_model="some-other-model")
+def test_index_built_for_another_model_is_refused(sample_index: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="built with model 'multilingual-e5-small'"):
+        load_index(sample_index, expected_model="some-other-model")

@@ -6,15 +6,13 @@ from kb.hangul import (
     choseong,
     decompose,
     decompose_marked,
-    edit_distance,
-    ends_unfinished,
     is_choseong_query,
     is_consonant,
     is_jamo,
     is_syllable,
-    jamo_distance,
     normalize,
     syllable_parts,
+    within_one_edit,
 )
 
 
@@ -82,13 +80,6 @@ def test_is_choseong_query() -> None:
     assert not is_choseong_query("   ")
 
 
-def test_ends_unfinished() -> None:
-    assert ends_unfinished("반ㅍ")
-    assert ends_unfinished("ㅂㅍ ")
-    assert not ends_unfinished("반품")
-    assert not ends_unfinished("")
-
-
 def test_normalize() -> None:
     assert normalize("  Refund   STATUS ") == "refund status"
     assert normalize("ＡＢＣ　반품") == "abc 반품"  # full-width Latin and ideographic space folded
@@ -98,23 +89,20 @@ def test_normalize() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "d"),
-    [("", "", 0), ("abc", "abc", 0), ("abc", "abd", 1), ("abc", "ab", 1), ("ab", "ba", 1), ("kitten", "sitting", 3),
-     ("", "abc", 3)],
+    ("a", "b", "near"),
+    [("", "", True), ("abc", "abc", True), ("abc", "abd", True), ("abc", "ab", True), ("ab", "ba", True),
+     ("kitten", "sitting", False), ("", "abc", False), ("abcd", "badc", False)],
 )
-def test_edit_distance(a: str, b: str, d: int) -> None:
-    assert edit_distance(a, b) == d
-    assert edit_distance(b, a) == d
+def test_within_one_edit(a: str, b: str, near: bool) -> None:
+    assert within_one_edit(a, b) is near
+    assert within_one_edit(b, a) is near
 
 
-def test_edit_distance_cap() -> None:
-    assert edit_distance("kitten", "sitting", 1) == 2  # capped at max + 1
-    assert edit_distance("a", "abcdef", 2) == 3
+def test_one_edit_counts_letters_not_syllables() -> None:
+    def near(a: str, b: str) -> bool:
+        return within_one_edit(decompose(a), decompose(b))
 
-
-def test_jamo_distance_counts_letters_not_syllables() -> None:
-    assert jamo_distance("환뷸", "환불") == 1  # ㅠ for ㅜ
-    assert jamo_distance("배송", "베송") == 1  # ㅐ/ㅔ: the classic confusion
-    assert jamo_distance("반품", "반풍") == 1
-    assert jamo_distance("반품", "반품") == 0
-    assert edit_distance("반품", "반풍") == 1 and jamo_distance("반품", "배송") > 1
+    assert near("환뷸", "환불")  # ㅠ for ㅜ
+    assert near("배송", "베송")  # ㅐ/ㅔ: the classic confusion
+    assert near("반품", "반풍") and near("반품", "반품")
+    assert not near("반품", "배송")

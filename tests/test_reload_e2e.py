@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from kb.articles import load_articles
 from kb.index import build_index
-from tests.conftest import SAMPLE_ARTICLES
+from kb.pipeline import config_files
+from kb.settings import Settings
+from tests.conftest import SAMPLE_ARTICLES, real_env
 from tests.server import running_server
 
 QUERIES = ["택배 언제 와요", "반품하고 싶어요", "비번 까먹었어요", "how do I return an item?", "현금영수증"]
 
 
-def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder, real_settings: Settings,  # type: ignore[no-untyped-def]
+                                                  sample_root: Callable[[str], Path]) -> None:
     articles_dir = tmp_path / "articles"
     shutil.copytree(SAMPLE_ARTICLES, articles_dir)
-    index_dir = tmp_path / "index"
-    build_index(load_articles(articles_dir), real_embedder, index_dir)
+    index_dir = sample_root("index")
+    build_index(load_articles(articles_dir), real_embedder, index_dir, config_files=config_files(articles_dir))
     target = articles_dir / "receipts" / "cash-receipt.md"
     original = target.read_text(encoding="utf-8")
 
@@ -43,7 +47,7 @@ def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder)
                     failures.append(f"{q}: {type(e).__name__}: {e}")
                 counts[slot] += 1
 
-    with running_server(index_dir, KB_ADMIN_KEY="test-key") as base:
+    with running_server(index_dir, KB_ADMIN_KEY="test-key", **real_env(real_settings)) as base:
         threads = [threading.Thread(target=hammer, args=(n,)) for n in range(3)]
         for t in threads:
             t.start()
@@ -55,9 +59,13 @@ def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder)
                     target.write_text(original.replace("---\n", f"---\nx-rev: {round_}\n", 1)
                                       .replace("title: 현금영수증은 어떻게 발급받나요?", f"title: {marker}"),
                                       encoding="utf-8")
-                    build_index(load_articles(articles_dir), real_embedder, index_dir)
+                    build_index(load_articles(articles_dir), real_embedder, index_dir,
+                                config_files=config_files(articles_dir))
                     r = admin.post("/admin/reload")
                     assert r.status_code == 200, r.text
+                    health = admin.get("/health").json()
+                    assert health["build"] == (index_dir / "current").resolve().name
+                    assert health["load_ms"] <= 1000, health  # the build is read, not recomputed
                     article = admin.get("/articles/cash-receipt").json()
                     assert article["title"] == marker, f"round {round_}: edit not visible after reload"
         finally:

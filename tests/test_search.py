@@ -8,7 +8,8 @@ import pytest
 from kb.errors import QueryError
 from kb.fusion import DENSE_ONLY, LEXICAL_ONLY
 from kb.index import load_index
-from kb.search import MAX_K, Hit, Searcher, SearchResponse, check_query
+from kb.limits import MAX_K, MAX_QUERY_CHARS
+from kb.search import Hit, Searcher, SearchResponse, check_query
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def searcher(small_index: Path, fake_embedder: FakeEmbedder) -> Searcher:
-    return Searcher(load_index(small_index), fake_embedder, max_query_chars=100)
+    return Searcher(load_index(small_index), fake_embedder)
 
 
 def test_check_query() -> None:
@@ -57,7 +58,7 @@ def test_filters(searcher: Searcher) -> None:
 
 def test_query_errors(searcher: Searcher) -> None:
     with pytest.raises(QueryError):
-        searcher.search("x" * 101)
+        searcher.search("x" * (MAX_QUERY_CHARS + 1))
     with pytest.raises(QueryError):
         searcher.search("", k=5)
 
@@ -228,20 +229,24 @@ def test_only_articles_a_query_cannot_reach_lexically_are_marked(tmp_path: Path,
     assert Searcher(load_index(tmp_path / "onei"), fake_embedder)._other_language("hello") is None
 
 
-def test_dense_scores_come_from_faiss_and_a_shallow_depth_keeps_the_top(
-        searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.search
-
-    q = searcher.embedder.embed_queries(["택배 언제 와요?"])[0]
-    exact = searcher.index.vectors @ q
+def test_dense_scores_are_the_faiss_inner_products(searcher: Searcher, fake_embedder: FakeEmbedder) -> None:
+    q = fake_embedder.embed_queries(["택배 언제 와요?"])[0]
+    index = searcher.index.faiss_index
+    scores, ids = index.search(q.reshape(1, -1), index.ntotal)
+    exact = np.empty(index.ntotal, dtype=np.float32)
+    exact[ids[0]] = scores[0]
     assert np.allclose(searcher._entry_scores(q), exact, atol=1e-5)
-    full = [h.article_id for h in searcher.search("택배 언제 와요?", k=3).results]
-    monkeypatch.setattr(kb.search, "DENSE_DEPTH", 3)
-    shallow = searcher._entry_scores(q)
-    top3 = np.argsort(-exact)[:3]
-    assert np.allclose(shallow[top3], exact[top3], atol=1e-5)
-    assert np.all(np.delete(shallow, top3) == pytest.approx(float(exact[top3].min()), abs=1e-5))
-    assert [h.article_id for h in searcher.search("택배 언제 와요?", k=3).results][0] == full[0]
+
+
+def test_query_vectors_survive_a_new_searcher(small_index: Path, fake_embedder: FakeEmbedder) -> None:
+    """The service keeps one QueryVectors across reloads: a new build does not re-embed known queries."""
+    from kb.search import QueryVectors
+
+    queries = QueryVectors(fake_embedder)
+    Searcher(load_index(small_index), queries).search("반품하고 싶어요")
+    before = fake_embedder.calls
+    Searcher(load_index(small_index), queries).search("반품하고 싶어요")
+    assert fake_embedder.calls == before and queries.hits == 1
 
 
 def test_repeated_queries_are_embedded_once(searcher: Searcher, fake_embedder: FakeEmbedder) -> None:

@@ -94,7 +94,8 @@ def test_char_ngrams_mark_word_boundaries() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, kb.text, kb.lexical, kb.fusion, kb.search, kb.evaluate, kb.benchmarks; " \
+    code = "import sys, kb.text, kb.index, kb.index.lexical, kb.pipeline, kb.fusion, kb.search, kb.evaluate, " \
+           "kb.benchmarks; " \
            "print(sorted(m for m in ('kiwipiepy', 'bm25s', 'torch', 'faiss', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

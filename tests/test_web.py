@@ -125,13 +125,15 @@ def test_suggest_half_typed_and_limit(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "detail"),
-    [({"q": ""}, "q is empty"), ({"q": "   "}, "q is empty"), ({}, "q is empty"),
+    [({"q": ""}, "q is empty"), ({"q": "   "}, "q is empty"), ({}, "q is required"),
      ({"q": "가" * 201}, "the limit is 200")],
 )
 def test_suggest_rejects_bad_queries(client: TestClient, params: dict[str, str], detail: str) -> None:
     r = client.get("/suggest", params=params)
     assert r.status_code == 422
     assert detail in r.json()["detail"]
+    assert r.json()["field"] == "q" and set(r.json()) == {"detail", "field"}
+    assert "가가" not in r.text  # the input is never echoed
 
 
 def test_suggest_rejects_bad_limit(client: TestClient) -> None:

@@ -11,19 +11,26 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, StrictBool
 
+from kb.api.errors import ERROR_RESPONSES, InputError
+from kb.api.schemas import ErrorOut
+from kb.articles import Article
 from kb.deps import ServiceDep
 from kb.feedback import FeedbackStore
+from kb.limits import (
+    DEFAULT_SUGGEST_LIMIT,
+    MAX_ARTICLE_ID_CHARS,
+    MAX_FEEDBACK_QUERY_CHARS,
+    MAX_SUGGEST_CHARS,
+    MAX_SUGGEST_LIMIT,
+)
 from kb.suggest import Suggester
 from kb.web.i18n import STRINGS, choose_lang
-
-MAX_SUGGEST_CHARS = 200
-MAX_FEEDBACK_QUERY_CHARS = 512
 
 # Pages load only their own files; article HTML is already escaped server-side, and this makes
 # sure that even a slip there could not run a script or load anything from elsewhere.
@@ -33,6 +40,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-cache",
 }
+
+if TYPE_CHECKING:
+    from kb.index import LoadedIndex
 
 router = APIRouter()
 
@@ -51,7 +61,7 @@ class SuggestOut(BaseModel):
 
 class FeedbackIn(BaseModel):
     query: str = Field(default="", max_length=MAX_FEEDBACK_QUERY_CHARS, description="what the customer searched")
-    article_id: str = Field(min_length=1, max_length=200)
+    article_id: str = Field(min_length=1, max_length=MAX_ARTICLE_ID_CHARS)
     helpful: StrictBool
 
 
@@ -93,26 +103,25 @@ def _suggester(svc: ServiceDep) -> Suggester:
     return svc.derived("web.suggester", lambda index: Suggester.from_index(index, store.helpful_counts()))
 
 
-@router.get("/suggest", response_model=SuggestOut, tags=["web"])
+@router.get("/suggest", response_model=SuggestOut, tags=["web"], responses=ERROR_RESPONSES)
 def suggest(
     svc: ServiceDep,
-    q: Annotated[str, Query(description="what the customer has typed so far")] = "",
-    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+    q: Annotated[str, Query(description="what the customer has typed so far", min_length=1,
+                            max_length=MAX_SUGGEST_CHARS)],
+    limit: Annotated[int, Query(ge=1, le=MAX_SUGGEST_LIMIT)] = DEFAULT_SUGGEST_LIMIT,
 ) -> SuggestOut:
     """Type-ahead suggestions (jamo prefix, 초성, typos); call it on every keystroke."""
     text = " ".join(q.split())
     if not text:
-        raise HTTPException(status_code=422, detail="q is empty: type a few letters")
-    if len(text) > MAX_SUGGEST_CHARS:
-        raise HTTPException(status_code=422,
-                            detail=f"q is {len(text)} characters long; the limit is {MAX_SUGGEST_CHARS}")
+        raise InputError("q", "q is empty: type a few letters")
     found = _suggester(svc).suggest(text, limit=limit)
     return SuggestOut(query=text, suggestions=[
         SuggestionOut(text=s.text, article_id=s.article_id, category=s.category, kind=s.kind) for s in found
     ])
 
 
-@router.post("/feedback", status_code=201, response_model=FeedbackOut, tags=["web"])
+@router.post("/feedback", status_code=201, response_model=FeedbackOut, tags=["web"],
+             responses={404: {"model": ErrorOut, "description": "no such article"}, **ERROR_RESPONSES})
 def feedback(svc: ServiceDep, body: FeedbackIn) -> FeedbackOut:
     """Record a "was this helpful?" vote on an article."""
     if body.article_id not in svc.index.articles:
@@ -122,27 +131,27 @@ def feedback(svc: ServiceDep, body: FeedbackIn) -> FeedbackOut:
     return FeedbackOut(id=vote_id, article_id=body.article_id, counts=store.counts(body.article_id))
 
 
-@router.post("/unanswered", status_code=201, response_model=UnansweredOut, tags=["web"])
+@router.post("/unanswered", status_code=201, response_model=UnansweredOut, tags=["web"], responses=ERROR_RESPONSES)
 def unanswered(svc: ServiceDep, body: UnansweredIn) -> UnansweredOut:
     """Record a search that found no answer, so editors see which articles are missing."""
     query = " ".join(body.query.split())
     if not query:
-        raise HTTPException(status_code=422, detail="query is empty")
+        raise InputError("query", "query is empty")
     return UnansweredOut(id=_store(svc).add_unanswered(query, body.kind))
 
 
-@router.get("/popular", response_model=PopularOut, tags=["web"])
+@router.get("/popular", response_model=PopularOut, tags=["web"], responses=ERROR_RESPONSES)
 def popular(
     svc: ServiceDep,
-    limit: Annotated[int, Query(ge=1, le=20)] = 6,
+    limit: Annotated[int, Query(ge=1, le=MAX_SUGGEST_LIMIT)] = 6,
     locale: Annotated[str | None, Query(description="prefer articles in this locale")] = None,
 ) -> PopularOut:
     """Questions for the empty search box: most helpful first, then a fixed order of the index."""
     articles = svc.index.articles
-    local = [a for a in articles.values() if not locale or a["locale"] == locale]
+    local = [a for a in articles.values() if not locale or a.locale == locale]
     if not local:  # e.g. ?locale=en before any English article exists: show something rather than nothing
         local = list(articles.values())
-    allowed = {a["id"] for a in local}
+    allowed = {a.id for a in local}
     out: list[PopularQuestion] = []
     for p in _store(svc).popular(limit * 4):
         if p.article_id in allowed and len(out) < limit:
@@ -156,25 +165,25 @@ def popular(
     return PopularOut(questions=out)
 
 
-def _popular_item(record: dict[str, Any], helpful: int, source: str) -> PopularQuestion:
-    return PopularQuestion(article_id=record["id"], title=record["title"], category=record["category"],
-                           locale=record["locale"], helpful=helpful, source=source)
+def _popular_item(a: Article, helpful: int, source: str) -> PopularQuestion:
+    return PopularQuestion(article_id=a.id, title=a.title, category=a.category, locale=a.locale, helpful=helpful,
+                           source=source)
 
 
-def _default_order(index: Any) -> list[str]:
+def _default_order(index: LoadedIndex) -> list[str]:
     """Articles round-robin over categories (biggest category first), within one the most-asked first.
 
     Articles with more alternate questions are the ones customers ask in more ways; taking one per
     category in turn keeps the list varied instead of five refund questions.
     """
-    by_cat: dict[str, list[dict[str, Any]]] = {}
-    for record in index.articles.values():
-        by_cat.setdefault(record["category"], []).append(record)
-    queues = [sorted(rs, key=lambda r: (-len(r.get("questions") or ()), r["title"]))
+    by_cat: dict[str, list[Article]] = {}
+    for a in index.articles.values():
+        by_cat.setdefault(a.category, []).append(a)
+    queues = [sorted(rs, key=lambda r: (-len(r.questions), r.title))
               for _, rs in sorted(by_cat.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     order: list[str] = []
     for depth in range(max((len(q) for q in queues), default=0)):
-        order.extend(q[depth]["id"] for q in queues if depth < len(q))
+        order.extend(q[depth].id for q in queues if depth < len(q))
     return order
 
 

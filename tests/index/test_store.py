@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from kb.articles import load_articles
+import time
+
+from kb.articles import Article, load_articles
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
 from kb.index import build_index, current_path, load_index
+from kb.index.store import STALE_TMP_SECONDS
 from tests.conftest import write
 from tests.fakes import FakeEmbedder
 
@@ -27,7 +30,63 @@ def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder
     assert manifest["build_time"].endswith("+00:00")
     # the FAISS vectors are the normalised embeddings of the questions
     v = fake_embedder.embed_passages([index.entries[0].question])[0]
-    assert float(index.vectors[0] @ v) == pytest.approx(1.0, abs=1e-5)
+    assert float(index.faiss_index.reconstruct(0) @ v) == pytest.approx(1.0, abs=1e-5)
+    # every file of the build is listed with its hash, and the article records come back typed
+    build = current_path(tmp_path / "index")
+    on_disk = {p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    assert {"vectors.faiss", "entries.jsonl", "articles.json", "tables.npz", "suggest.json"} <= on_disk
+    assert any(f.startswith("lexical/") for f in on_disk) and any(f.startswith("chars/") for f in on_disk)
+    record = index.articles["delivery-tracking"]
+    assert isinstance(record, Article) and record.tags == ("배송조회", "택배") and record.category == "배송"
+    assert list(index.articles) == [e.article_id for e in index.entries if e.field == "title"]
+    assert index.tables.entry_article.tolist() == [list(index.articles).index(e.article_id) for e in index.entries]
+    assert index.load_ms > 0
+
+
+def test_loading_a_build_analyses_no_article(small_index: Path, fake_embedder: FakeEmbedder,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build analysed the articles; loading it (index and searcher) only reads files."""
+    import kb.text
+    from kb.pipeline import open_build
+
+    calls: list[str] = []
+    real_terms_many, real_terms = kb.text.Analyzer.terms_many, kb.text.Analyzer.terms
+    monkeypatch.setattr(kb.text.Analyzer, "terms_many", lambda self, texts: calls.append("many") or
+                        real_terms_many(self, texts))
+    monkeypatch.setattr(kb.text.Analyzer, "terms", lambda self, text: calls.append(text) or real_terms(self, text))
+    searcher = open_build(small_index, fake_embedder)
+    assert calls == []
+    assert searcher.search("택배 언제 와요").results[0].article_id == "delivery-tracking"
+    assert calls == ["택배 언제 와요"]  # the query, and only the query
+
+
+def test_older_format_is_refused_with_the_fix(small_index: Path) -> None:
+    build = current_path(small_index)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 2
+    (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="format version 2.*kb build"):
+        load_index(small_index)
+
+
+def test_a_damaged_lexical_file_is_refused(small_index: Path) -> None:
+    build = current_path(small_index)
+    victim = next(p for p in sorted((build / "lexical").iterdir()) if p.suffix == ".json")
+    victim.write_text(victim.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="does not match its manifest"):
+        load_index(small_index)
+
+
+def test_stale_half_written_builds_are_removed(small_kb: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    stale, fresh = root / "builds" / ".tmp-old", root / "builds" / ".tmp-running"
+    stale.mkdir()
+    fresh.mkdir()
+    os.utime(stale, (time.time() - 2 * STALE_TMP_SECONDS, time.time() - 2 * STALE_TMP_SECONDS))
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    assert not stale.exists() and fresh.exists()  # another build may still be writing the fresh one
 
 
 def test_rebuild_reuses_unchanged_embeddings(small_kb: Path, tmp_path: Path) -> None:

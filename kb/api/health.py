@@ -1,0 +1,22 @@
+"""``/health``: what is serving, how long it took to load, and whether the last reload failed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kb import __version__
+from kb.api.schemas import HealthOut
+from kb.deps import ServiceDep
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_model=HealthOut)
+def health(svc: ServiceDep) -> HealthOut:
+    index = svc.index
+    error = svc.last_reload_error
+    return HealthOut(
+        status="degraded" if error else "ok", version=__version__, model=index.model_id,
+        articles=len(index.articles), entries=len(index.entries), build_time=index.build_time,
+        build=index.build_id, load_ms=round(index.load_ms, 1), reload_error=error,
+    )

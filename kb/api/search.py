@@ -1,0 +1,48 @@
+"""Search and article routes: what the help-center page, the agent view and integrations call."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from kb.api.errors import ERROR_RESPONSES, InputError
+from kb.api.schemas import ArticleOut, CategoriesOut, CategoryOut, ErrorOut, SearchOut, article_out, search_out
+from kb.deps import ServiceDep
+from kb.errors import QueryError
+from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS
+
+router = APIRouter()
+
+
+@router.get("/search", response_model=SearchOut, tags=["search"], responses=ERROR_RESPONSES)
+def search(
+    svc: ServiceDep,
+    q: Annotated[str, Query(description="the customer's question", min_length=1, max_length=MAX_QUERY_CHARS)],
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="number of results")] = DEFAULT_K,
+    category: Annotated[str | None, Query(description="only this category")] = None,
+    locale: Annotated[str | None, Query(description="only this locale, e.g. ko or en")] = None,
+) -> SearchOut:
+    try:
+        resp = svc.searcher.search(q, k=k, category=category or None, locale=locale or None)
+    except QueryError as e:
+        raise InputError("q", str(e)) from None
+    return search_out(resp)
+
+
+@router.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
+            responses={404: {"model": ErrorOut, "description": "no such article"}, **ERROR_RESPONSES})
+def get_article(svc: ServiceDep, article_id: str) -> ArticleOut:
+    article = svc.index.articles.get(article_id)
+    if article is None:
+        raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
+    from kb.feedback import FeedbackStore
+
+    return article_out(article, FeedbackStore.for_index(svc.settings.index_dir).counts(article_id))
+
+
+@router.get("/categories", response_model=CategoriesOut, tags=["articles"])
+def categories(svc: ServiceDep) -> CategoriesOut:
+    counts = Counter(a.category for a in svc.index.articles.values())
+    return CategoriesOut(categories=[CategoryOut(name=n, count=c) for n, c in sorted(counts.items())])

@@ -1,0 +1,109 @@
+"""Assembly, written once: the gated build (lint -> build -> content tests -> switch) and opening a searcher
+on a build. The CLI, the service, ``kb eval``, the content tests and the benchmark scripts all go through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kb.errors import KBError
+
+if TYPE_CHECKING:
+    from kb.embed import Embedder
+    from kb.fusion import FusionConfig
+    from kb.index import BuildStats
+    from kb.lint import LintReport
+    from kb.search import QueryVectors, Searcher
+    from kb.settings import Settings
+
+
+class LintFailed(KBError):
+    """The articles have errors: nothing was built, the live index is unchanged."""
+
+    def __init__(self, report: LintReport, root: Path) -> None:
+        self.report = report
+        super().__init__(f"{len(report.errors)} problem(s) in {root}; nothing was built, "
+                         "the live index is unchanged")
+
+
+def config_files(articles_dir: Path) -> list[Path]:
+    """Configuration files of the articles folder that a build carries (``_synonyms.yml``)."""
+    return [p for p in (articles_dir / "_synonyms.yml",) if p.is_file()]
+
+
+def preview_dir(index_dir: Path) -> Path:
+    """Where ``kb build --drafts`` puts the preview index: beside the live one, never in it."""
+    return index_dir.with_name(index_dir.name + "-preview")
+
+
+def gated_build(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    report: LintReport | None = None,
+    drafts: bool = False,
+    check: bool = False,
+    index_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    before_check: Callable[[], None] | None = None,
+) -> BuildStats:
+    """Lint the articles (or take ``report``), build, run the content tests on the new build when ``check``,
+    and only then switch it in. Raises :class:`LintFailed` or :class:`~kb.errors.ContentTestsFailed`, leaving
+    the live index serving. ``index_dir`` defaults to the settings' (the preview folder with ``drafts``)."""
+    from kb.errors import ContentTestsFailed
+    from kb.index import build_index
+    from kb.lint import lint_articles, run_content_tests
+
+    if report is None:
+        report = lint_articles(settings.articles_dir)
+    if report.errors:
+        raise LintFailed(report, settings.articles_dir)
+    articles = report.articles
+
+    def content_tests(build: Path) -> None:
+        if before_check is not None:
+            before_check()
+        failures = run_content_tests(build, embedder, articles)
+        if failures:
+            raise ContentTestsFailed(failures)
+
+    target = index_dir or (preview_dir(settings.index_dir) if drafts else settings.index_dir)
+    return build_index(articles, embedder, target, include_drafts=drafts,
+                       config_files=config_files(settings.articles_dir), progress=progress, on_total=on_total,
+                       check=content_tests if check else None)
+
+
+def open_searcher(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    index_dir: Path | None = None,
+    queries: QueryVectors | None = None,
+    fusion: FusionConfig | None = None,
+) -> Searcher:
+    """A searcher on the current build of ``index_dir`` (default: the settings'), or on a build folder.
+
+    ``queries`` (the query-vector cache of a running service) is reused across reloads; without it the
+    embedder (loaded from the settings when not given) gets a fresh one.
+    """
+    if queries is None and embedder is None:
+        from kb.embed import load_embedder
+
+        embedder = load_embedder(settings)
+    return open_build(index_dir or settings.index_dir, queries or embedder, fusion=fusion)  # type: ignore[arg-type]
+
+
+def open_build(path: Path, queries: QueryVectors | Embedder, *, fusion: FusionConfig | None = None) -> Searcher:
+    """Load a build folder or index root, checked against the model, and put a searcher on it."""
+    from kb.fusion import DEFAULT
+    from kb.index import load_index
+    from kb.search import QueryVectors, Searcher
+
+    if not isinstance(queries, QueryVectors):
+        queries = QueryVectors(queries)
+    model = queries.embedder
+    index = load_index(path, expected_model=model.model_id, expected_dimension=model.dimension)
+    return Searcher(index, queries, fusion=fusion or DEFAULT)
