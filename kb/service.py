@@ -43,6 +43,7 @@ class KBService:
         # query vectors outlive builds: a reload keeps them, the model is the same
         self.queries: QueryVectors = QueryVectors(embedder)
         self._reload_lock = threading.Lock()
+        self.reload_listeners: list[Callable[[str], None]] = []  # get "ok" or "error" after each reload attempt
         self.live = self._load()
         self.last_reload_error: str | None = None
         # Kiwi takes ~5 s to load on first use: load it now, beside serving, not on the first customer's query
@@ -91,10 +92,16 @@ class KBService:
                 live = self._load()
             except KBError as e:
                 self.last_reload_error = str(e)
+                self._tell("error")
                 raise
             self.live = live  # one reference assignment: atomic for readers
             self.last_reload_error = None
+            self._tell("ok")
             return True
+
+    def _tell(self, result: str) -> None:
+        for listener in self.reload_listeners:
+            listener(result)
 
 
 class Watcher:

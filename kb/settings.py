@@ -36,6 +36,17 @@ class Settings:
     admin_key: str | None = None
     batch_size: int = 32
     precision: str = "fp32"  # fp32 | int8: which ONNX export of the bundled model runs (KB_PRECISION)
+    workers: int = 1  # `kb serve` processes
+    database_url: str | None = None  # unset: SQLite beside the builds; postgresql://...: shared by replicas
+    agent_key: str | None = None  # bearer key that shows `audience: agents` articles
+    metrics_key: str | None = None  # when set, /metrics wants `Authorization: Bearer <key>`
+    trusted_proxies: tuple[str, ...] = ()  # peers (IPs or CIDRs) whose X-Forwarded-For is believed
+    # per-client rate limits (the `limits` package's syntax): as-you-type suggestions are generous, reports strict
+    rate_search: str = "20/second;600/minute"
+    rate_suggest: str = "40/second;1200/minute"
+    rate_reports: str = "20/minute;200/day"  # POST /feedback and /unanswered
+    max_body_bytes: int = 16384  # request bodies (votes, reports) are tiny
+    body_timeout: float = 10.0  # seconds to send a request body, so half-sent bodies cannot hold connections
 
     # environment variable -> field name
     ENV: Mapping[str, str] = field(
@@ -48,6 +59,16 @@ class Settings:
             "KB_PORT": "port",
             "KB_ADMIN_KEY": "admin_key",
             "KB_PRECISION": "precision",
+            "KB_WORKERS": "workers",
+            "KB_DATABASE_URL": "database_url",
+            "KB_AGENT_KEY": "agent_key",
+            "KB_METRICS_KEY": "metrics_key",
+            "KB_TRUSTED_PROXIES": "trusted_proxies",
+            "KB_RATE_SEARCH": "rate_search",
+            "KB_RATE_SUGGEST": "rate_suggest",
+            "KB_RATE_REPORTS": "rate_reports",
+            "KB_MAX_BODY_BYTES": "max_body_bytes",
+            "KB_BODY_TIMEOUT": "body_timeout",
         },
         repr=False,
         compare=False,
@@ -74,7 +95,7 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name in {"articles_dir", "index_dir", "cache_dir"}:
         return Path(value).expanduser()
-    if name in {"port", "batch_size"}:
+    if name in {"port", "batch_size", "workers", "max_body_bytes"}:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -89,6 +110,33 @@ def _coerce(name: str, value: Any) -> Any:
         if text not in PRECISIONS:
             raise ConfigError(f"setting precision (KB_PRECISION) must be one of {', '.join(PRECISIONS)}, got {value!r}")
         return text
-    if name == "admin_key":
+    if name in {"admin_key", "agent_key", "metrics_key", "database_url"}:
         return str(value) or None
+    if name == "body_timeout":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} must be a number of seconds, got {value!r}") from None
+        if not 0 < seconds <= 3600:
+            raise ConfigError(f"setting {name} must be between 0 and 3600 seconds, got {value!r}")
+        return seconds
+    if name == "trusted_proxies":
+        import ipaddress
+
+        items = value.split(",") if isinstance(value, str) else list(value)
+        out = tuple(str(i).strip() for i in items if str(i).strip())
+        for item in out:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"setting trusted_proxies: {item!r} is not an IP address or network") from None
+        return out
+    if name.startswith("rate_"):
+        from limits import parse_many
+
+        try:
+            parse_many(str(value))
+        except ValueError:
+            raise ConfigError(f"setting {name} must be like '20/second;600/minute', got {value!r}") from None
+        return str(value)
     return str(value)
