@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run build serve test lint bench
+.PHONY: install system run build serve test lint bench
 
 install: $(VENV)/.kb-installed
 
@@ -16,11 +16,13 @@ $(VENV)/.kb-installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian's Chromium, ChromeDriver and CJK fonts for the browser tests and screenshots
-# (test tools that download their own browser fail here).
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -q "Noto Sans CJK" || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk; }
+# What the tests need from Debian: Chromium, ChromeDriver and CJK fonts for the browser tests and screenshots
+# (test tools that download their own browser fail here), and PostgreSQL's server for the replica tests
+# (the tests start their own server in a temporary folder; nothing is configured system-wide).
+system:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -q "Noto Sans CJK" \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk postgresql; }
 
 build: install
 	$(BIN)/kb build
@@ -30,7 +32,7 @@ serve: install
 
 run: build serve
 
-test: install browser
+test: install system
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -15,8 +15,10 @@ from typing import Any
 
 from kb.errors import ArticleError, ArticlesInvalid
 
-FIELDS = ("id", "title", "category", "tags", "locale", "questions", "status", "tests", "layout", "translation_of")
+FIELDS = ("id", "title", "category", "tags", "locale", "questions", "status", "tests", "layout", "translation_of",
+          "audience")
 STATUSES = ("published", "draft")
+AUDIENCES = ("public", "agents")  # agents: canned answers for support agents only, never shown to customers
 LAYOUTS = ("article", "faq")
 _ID_RE = re.compile(r"^[\w][\w.-]*$")
 _LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -69,11 +71,16 @@ class Article:
     sections: tuple[Section, ...] = ()
     tests: tuple[str, ...] = ()
     translation_of: tuple[str, ...] = ()  # ids of the articles (other locales) this one translates
+    audience: str = "public"  # public | agents
     line_of: tuple[tuple[str, int], ...] = ()  # front matter key -> line, for messages
 
     @property
     def published(self) -> bool:
         return self.status == "published"
+
+    @property
+    def public(self) -> bool:
+        return self.audience == "public"
 
     def line(self, key: str) -> int | None:
         """Line of a front matter key in the file (1-based), if it was given."""
@@ -222,6 +229,10 @@ def parse_article(path: Path, text: str | None = None) -> Article:
     if status not in STATUSES:
         raise ArticleError(path, f"unknown status `{status}`", key_line.get("status"),
                            f"use one of: {', '.join(STATUSES)}")
+    audience = scalar("audience", "public") or "public"
+    if audience not in AUDIENCES:
+        raise ArticleError(path, f"unknown audience `{audience}`", key_line.get("audience"),
+                           f"use one of: {', '.join(AUDIENCES)}")
     layout = scalar("layout", "article") or "article"
     if layout not in LAYOUTS:
         raise ArticleError(path, f"unknown layout `{layout}`", key_line.get("layout"),
@@ -246,7 +257,7 @@ def parse_article(path: Path, text: str | None = None) -> Article:
     return Article(
         id=article_id, title=title, category=category, tags=tags, locale=locale,
         questions=tuple(dict.fromkeys(q for q in questions if q != title)), status=status, body=body,
-        path=str(path), layout=layout, sections=sections, tests=tests, translation_of=translation_of,
+        path=str(path), layout=layout, sections=sections, tests=tests, translation_of=translation_of, audience=audience,
         line_of=tuple(sorted(key_line.items())),
     )
 

@@ -186,19 +186,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from kb.feedback import FILENAME, FeedbackStore
+    from kb.feedback import FILENAME, open_store
 
     settings = _settings(args)
     path = Path(settings.index_dir) / FILENAME
-    store = FeedbackStore(path) if path.is_file() else None  # reading creates nothing
+    store = open_store(settings) if settings.database_url or path.is_file() else None  # reading creates nothing
     rows = store.unhelpful(args.limit) if store else []
     gaps = store.unanswered(args.limit) if store else []
+    if store is not None:
+        store.close()
+        if store.problem:
+            raise KBError(store.problem)
     if args.json:
         print(json.dumps({"articles": [asdict(r) for r in rows], "unanswered": [asdict(u) for u in gaps]},
                          ensure_ascii=False))
         return 0
     if not rows and not gaps:
-        print(f"no \"not helpful\" votes and no unanswered searches in {path}")
+        where = "the database (KB_DATABASE_URL)" if settings.database_url else str(path)
+        print(f"no \"not helpful\" votes and no unanswered searches in {where}")
         return 0
     if rows:
         print("answers voted \"not helpful\":")
@@ -210,6 +215,36 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         print("searches with no answer (times: no answer shown / then contacted support):")
         for u in gaps:
             print(f"  {u.none:>4} / {u.contact:<4} {u.query}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``kb db migrate-sqlite``: copy the SQLite feedback store into the PostgreSQL one, once."""
+    import sqlite3
+    import tempfile
+
+    from kb.feedback import FILENAME
+    from kb.feedback.postgres import PostgresStore
+    from kb.feedback.sqlite import SQLiteStore
+
+    settings = Settings.from_env(index_dir=args.index, database_url=args.database_url)
+    if not settings.database_url:
+        raise KBError("no PostgreSQL to copy into: set KB_DATABASE_URL or --database-url postgresql://...")
+    source = Path(settings.index_dir) / FILENAME
+    if not source.is_file():
+        raise KBError(f"no SQLite feedback store at {source} (set --index or KB_INDEX_DIR)")
+    with tempfile.TemporaryDirectory(prefix="kb-db-") as tmp:
+        copy = Path(tmp) / FILENAME
+        with sqlite3.connect(str(source)) as src, sqlite3.connect(str(copy)) as dst:
+            src.backup(dst)  # a consistent copy, WAL included; the source is left as it is
+        rows = SQLiteStore(copy).export()
+    target = PostgresStore(settings.database_url)
+    try:
+        done = target.import_rows(rows)
+    finally:
+        target.close()
+    print(f"copied {done['votes']} votes, {done['unanswered']} unanswered searches from {source} into PostgreSQL "
+          f"({len(rows['votes']) - done['votes'] + len(rows['unanswered']) - done['unanswered']} already there)")
     return 0
 
 
@@ -272,6 +307,14 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--limit", type=int, default=20, help="rows per list (default 20)")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=cmd_feedback)
+
+    db = sub.add_parser("db", help="the feedback database")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    mig = db_sub.add_parser("migrate-sqlite", help="copy the SQLite feedback store into PostgreSQL (once: rows "
+                                                   "already copied are skipped)")
+    mig.add_argument("--index", metavar="DIR", help="index folder holding feedback.sqlite (KB_INDEX_DIR)")
+    mig.add_argument("--database-url", metavar="URL", help="postgresql://... (KB_DATABASE_URL)")
+    mig.set_defaults(func=cmd_db)
     return p
 
 

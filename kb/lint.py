@@ -179,7 +179,7 @@ def run_content_tests(index_dir: Path, embedder: Embedder, articles: list[Articl
         if not a.published and a.id not in searcher.index.articles:
             continue
         for query in a.tests:
-            resp = searcher.search(query, k=max(top_n, 5))
+            resp = searcher.search(query, k=max(top_n, 5), audience=a.audience)  # as its readers search
             ids = [h.article_id for h in resp.results]
             rank = ids.index(a.id) + 1 if a.id in ids else None
             if rank is None or rank > top_n:

@@ -196,6 +196,8 @@ class Searcher:
         self._first_entry = np.where(first < n_entries, first, 0)
         self._categories = np.array([a.category for a in self._articles], dtype=object)
         self._locales = np.array([a.locale for a in self._articles], dtype=object)
+        self._locales_folded = np.array([a.locale.lower() for a in self._articles], dtype=object)
+        self._public = np.array([a.public for a in self._articles], dtype=bool)
         # articles per locale, for the cross-language correction of dense scores (see _ranking_dense)
         locales = sorted(set(self._locales))
         self._locale_groups = [np.flatnonzero(self._locales == x) for x in locales]
@@ -204,16 +206,21 @@ class Searcher:
 
     # -- setup helpers ------------------------------------------------------------------------------
 
-    def _allowed(self, category: str | None, locale: str | None) -> np.ndarray | None:
+    def _allowed(self, category: str | None, locale: str | None, audience: str = "public") -> np.ndarray | None:
+        """Articles a request may get: its audience's (customers never see ``audience: agents`` articles),
+        in the category and locale asked for (locale case-insensitive; blank filters ignored)."""
         import numpy as np
 
-        if not category and not locale:
+        category = (category or "").strip()
+        locale = (locale or "").strip().lower()
+        hide = audience != "agents" and not self._public.all()
+        if not category and not locale and not hide:
             return None
-        allowed = np.ones(len(self.article_ids), dtype=bool)
+        allowed = self._public.copy() if hide else np.ones(len(self.article_ids), dtype=bool)
         if category:
             allowed &= self._categories == category
         if locale:
-            allowed &= self._locales == locale
+            allowed &= self._locales_folded == locale
         return allowed
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -356,20 +363,23 @@ class Searcher:
         """Query vectors in one model call (typed and re-spaced forms together), not cached."""
         return self.queries.embed([(t, self.analyzer.respaced(t)) for t in texts])
 
-    def search(self, query: str, k: int = 5, category: str | None = None, locale: str | None = None) -> SearchResponse:
+    def search(self, query: str, k: int = 5, category: str | None = None, locale: str | None = None,
+               audience: str = "public") -> SearchResponse:
+        """The top ``k`` articles for a query, with the decision. ``audience="agents"`` includes the articles
+        written for support agents only."""
         started = time.perf_counter()
         text = check_query(query, k)
-        allowed = self._allowed(category, locale)
+        allowed = self._allowed(category, locale, audience)
         qvec = None
         if self.fusion.uses_dense and (allowed is None or allowed.any()):
             qvec = self.queries.one(text, self.analyzer.respaced(text))
         return self._respond(text, qvec, allowed, k, started)
 
     def search_many(self, queries: Sequence[str], k: int = 5, category: str | None = None,
-                    locale: str | None = None, batch_size: int = 64) -> list[SearchResponse]:
+                    locale: str | None = None, batch_size: int = 64, audience: str = "public") -> list[SearchResponse]:
         """Search several queries, embedding them in batches (for evaluation); same results as ``search``."""
         texts = [check_query(q, k) for q in queries]
-        allowed = self._allowed(category, locale)
+        allowed = self._allowed(category, locale, audience)
         out: list[SearchResponse] = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]

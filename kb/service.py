@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 T = TypeVar("T")
+PRUNE_EVERY = 3600.0  # seconds between deletions of search-log rows older than KB_LOG_DAYS
 
 
 @dataclass
@@ -36,9 +38,11 @@ class KBService:
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        from kb.feedback import open_store
         from kb.search import QueryVectors
 
         self.settings = settings
+        self.store = open_store(settings)  # votes and reports: SQLite beside the builds, or PostgreSQL
         self.embedder = embedder
         # query vectors outlive builds: a reload keeps them, the model is the same
         self.queries: QueryVectors = QueryVectors(embedder)
@@ -99,6 +103,18 @@ class KBService:
             self._tell("ok")
             return True
 
+    def problems(self) -> list[str]:
+        """Why the service is degraded (empty when all is well): a failed reload, an unusable store."""
+        out = []
+        if self.last_reload_error:
+            out.append("the newest build failed to load; still serving the previous one")
+        if self.store.problem:
+            out.append(self.store.problem)
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
     def _tell(self, result: str) -> None:
         for listener in self.reload_listeners:
             listener(result)
@@ -121,7 +137,14 @@ class Watcher:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        last_prune = 0.0
         while not self._stop.wait(self.interval):
+            if time.monotonic() - last_prune > PRUNE_EVERY:  # the search log keeps KB_LOG_DAYS days
+                last_prune = time.monotonic()
+                try:
+                    self.service.store.prune(self.service.settings.log_days)
+                except KBError:
+                    pass  # the store says why in /health; next time
             try:
                 self.service.reload()
             except KBError:

@@ -7,6 +7,7 @@ factory) and the result is passed in explicitly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -47,6 +48,8 @@ class Settings:
     rate_reports: str = "20/minute;200/day"  # POST /feedback and /unanswered
     max_body_bytes: int = 16384  # request bodies (votes, reports) are tiny
     body_timeout: float = 10.0  # seconds to send a request body, so half-sent bodies cannot hold connections
+    cors_origins: tuple[str, ...] = ()  # shop sites allowed to call the public API from the browser (the widget)
+    log_days: int = 90  # days the search log is kept
 
     # environment variable -> field name
     ENV: Mapping[str, str] = field(
@@ -69,6 +72,8 @@ class Settings:
             "KB_RATE_REPORTS": "rate_reports",
             "KB_MAX_BODY_BYTES": "max_body_bytes",
             "KB_BODY_TIMEOUT": "body_timeout",
+            "KB_CORS_ORIGINS": "cors_origins",
+            "KB_LOG_DAYS": "log_days",
         },
         repr=False,
         compare=False,
@@ -95,7 +100,7 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name in {"articles_dir", "index_dir", "cache_dir"}:
         return Path(value).expanduser()
-    if name in {"port", "batch_size", "workers", "max_body_bytes"}:
+    if name in {"port", "batch_size", "workers", "max_body_bytes", "log_days"}:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -131,6 +136,13 @@ def _coerce(name: str, value: Any) -> Any:
             except ValueError:
                 raise ConfigError(f"setting trusted_proxies: {item!r} is not an IP address or network") from None
         return out
+    if name == "cors_origins":
+        items = value.split(",") if isinstance(value, str) else list(value)
+        origins = tuple(str(i).strip().rstrip("/") for i in items if str(i).strip())
+        for origin in origins:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ConfigError(f"setting cors_origins: {origin!r} is not an origin like https://shop.example")
+        return origins
     if name.startswith("rate_"):
         from limits import parse_many
 

@@ -136,9 +136,10 @@ class Suggester:
                 self._deletes.setdefault(variant, []).append(wid)
 
     @classmethod
-    def from_index(cls, index: LoadedIndex, popularity: Mapping[str, int] | None = None) -> Suggester:
-        """The candidates stored in the build (see :func:`suggestion_items`)."""
-        return cls(index.suggestions, popularity)
+    def from_index(cls, index: LoadedIndex, popularity: Mapping[str, int] | None = None,
+                   audience: str = "public") -> Suggester:
+        """The candidates stored in the build for an audience (see :func:`suggestion_items`)."""
+        return cls(index.suggestions[audience], popularity)
 
     def __len__(self) -> int:
         return len(self.items)

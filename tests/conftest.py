@@ -148,6 +148,15 @@ def sample_root(tmp_path: Path, sample_index: Path) -> Callable[[str], Path]:
     return make
 
 
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server for the session (see tests/postgres.py)."""
+    from tests.postgres import running_postgres
+
+    with running_postgres() as pg:
+        yield pg
+
+
 def real_env(settings: Settings) -> dict[str, str]:
     """Environment for a `kb` subprocess using the session's cache (never the user's)."""
     return {"KB_CACHE_DIR": str(settings.cache_dir), "HF_HUB_OFFLINE": "1"}

@@ -32,6 +32,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WAIT = 25.0
+AGENT_KEY = "agent-test-key"
 
 NONSENSE = "ㅁㄴㅇㄹ asdf qwer"
 
@@ -88,7 +89,7 @@ def live_index(tmp_path_factory: pytest.TempPathFactory, sample_index: Path) -> 
 @pytest.fixture(scope="module")
 def live(live_index: Path, real_settings: Settings) -> Iterator[str]:
     """``kb serve`` on that index; yields the base URL."""
-    with running_server(live_index, **real_env(real_settings)) as base:
+    with running_server(live_index, KB_AGENT_KEY=AGENT_KEY, **real_env(real_settings)) as base:
         yield base
 
 
@@ -245,7 +246,8 @@ def test_helpful_vote_is_stored(driver: Any, live: str) -> None:
 
 
 def test_nonsense_shows_the_contact_panel(driver: Any, live: str, live_index: Path) -> None:
-    from kb.feedback import FeedbackStore
+    from kb.feedback import FILENAME
+    from kb.feedback.sqlite import SQLiteStore
 
     open_page(driver, live + "/")
     type_query(driver, NONSENSE)
@@ -261,13 +263,13 @@ def test_nonsense_shows_the_contact_panel(driver: Any, live: str, live_index: Pa
 
     # editors see the search in `kb feedback`: contacted at once, "no answer" once the typing settled
     def recorded(_: Any) -> Any:
-        rows = {u.query: u for u in FeedbackStore.for_index(live_index).unanswered(50)}
+        rows = {u.query: u for u in SQLiteStore(live_index / FILENAME).unanswered(50)}
         found = rows.get(NONSENSE)
         return found if found and found.none == 1 and found.contact == 1 else None
 
     wait_for(driver, recorded, "the unanswered search was not recorded", timeout=WAIT + 5)
     assert all(not q.startswith("ㅁㄴ") or q == NONSENSE
-               for q in (u.query for u in FeedbackStore.for_index(live_index).unanswered(50)))  # no prefixes
+               for q in (u.query for u in SQLiteStore(live_index / FILENAME).unanswered(50)))  # no prefixes
 
 
 def test_contact_panel_opens_on_request(driver: Any, live: str) -> None:
@@ -316,6 +318,25 @@ def test_agent_view(driver: Any, live: str) -> None:
     why = first.find_elements("css selector", "details")[1]
     why.find_element("css selector", "summary").click()
     assert "의미 점수" in why.text and "최종 점수" in why.text
+
+
+def test_agent_key_shows_agent_only_answers(driver: Any, live: str) -> None:
+    """Customers never get `audience: agents` articles; the agent view asks for the key once per tab."""
+    query = "기한 지난 반품 예외 승인 절차"
+    driver.get(live + "/agent?q=" + quote(query))
+    wait_for(driver, lambda d: css(d, "#agent-results .arow"), "no agent results")
+    ids = [r.get_attribute("data-article-id") for r in css(driver, "#agent-results .arow")]
+    assert "late-refund-exception" not in ids
+    key = css(driver, "#akey")[0]
+    key.send_keys(AGENT_KEY)
+    css(driver, "#agent-key-form button")[0].click()
+    wait_for(driver, lambda d: (rows := css(d, "#agent-results .arow"))
+             and rows[0].get_attribute("data-article-id") == "late-refund-exception", "agent article not first")
+    assert css(driver, "#agent-key-on")[0].is_displayed() and not css(driver, "#agent-key-form")[0].is_displayed()
+    driver.refresh()  # the same tab keeps the key
+    wait_for(driver, lambda d: (rows := css(d, "#agent-results .arow"))
+             and rows[0].get_attribute("data-article-id") == "late-refund-exception", "key lost on reload")
+    driver.execute_script("sessionStorage.clear()")
 
 
 def test_screenshots(driver: Any, live: str) -> None:

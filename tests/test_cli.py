@@ -67,16 +67,17 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from kb.feedback import FILENAME, FeedbackStore
+    from kb.feedback import FILENAME
+    from kb.feedback.sqlite import SQLiteStore
 
     index = tmp_path / "index"
     assert cli.main(["feedback", "--index", str(index)]) == 0
     assert "no \"not helpful\" votes and no unanswered searches" in capsys.readouterr().out
     assert not (index / FILENAME).exists()  # reading a missing store creates nothing
-    store = FeedbackStore.for_index(index)
-    store.add("택배 안 와요", "delivery-tracking", False)
-    store.add("배송 조회", "delivery-tracking", True)
-    store.add_unanswered("선물 포장 되나요", "contact")
+    store = SQLiteStore(index / FILENAME)
+    store.add("택배 안 와요", "delivery-tracking", False, "client-1")
+    store.add("배송 조회", "delivery-tracking", True, "client-2")
+    store.add_unanswered("선물 포장 되나요", "contact", "client-1")
     assert cli.main(["feedback", "--index", str(index)]) == 0
     out = capsys.readouterr().out
     assert "delivery-tracking: 1 not helpful, 1 helpful" in out and "택배 안 와요" in out

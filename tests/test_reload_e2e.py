@@ -47,7 +47,8 @@ def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder,
                     failures.append(f"{q}: {type(e).__name__}: {e}")
                 counts[slot] += 1
 
-    with running_server(index_dir, KB_ADMIN_KEY="test-key", **real_env(real_settings)) as base:
+    with running_server(index_dir, KB_ADMIN_KEY="test-key", KB_RATE_SEARCH="100000/second",
+                        **real_env(real_settings)) as base:
         threads = [threading.Thread(target=hammer, args=(n,)) for n in range(3)]
         for t in threads:
             t.start()

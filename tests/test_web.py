@@ -165,9 +165,13 @@ def test_feedback_counts_and_article_view(client: TestClient) -> None:
     body = r.json()
     assert body["article_id"] == "return-request" and body["id"] >= 1
     assert body["counts"] == {"helpful": 1, "not_helpful": 0}
-    r = client.post("/feedback", json={"query": "반품", "article_id": "return-request", "helpful": False})
+    other = TestClient(client.app, client=("203.0.113.9", 50000))
+    r = other.post("/feedback", json={"query": "반품", "article_id": "return-request", "helpful": False})
     assert r.json()["counts"] == {"helpful": 1, "not_helpful": 1}
     assert client.get("/articles/return-request").json()["feedback"] == {"helpful": 1, "not_helpful": 1}
+    # the same client again, the same day: its vote is replaced, not added
+    r = other.post("/feedback", json={"query": "반품", "article_id": "return-request", "helpful": True})
+    assert r.json()["counts"] == {"helpful": 2, "not_helpful": 0}
 
 
 def test_feedback_is_kept_beside_the_builds(client: TestClient, small_settings: Settings) -> None:
@@ -196,11 +200,12 @@ def test_feedback_bad_bodies(client: TestClient, body: dict[str, object]) -> Non
 
 
 def test_unanswered_searches_are_stored(client: TestClient, small_settings: Settings) -> None:
-    from kb.feedback import FeedbackStore
+    from kb.feedback import FILENAME
+    from kb.feedback.sqlite import SQLiteStore
 
     assert client.post("/unanswered", json={"query": "  선물  포장 되나요 ", "kind": "none"}).status_code == 201
     assert client.post("/unanswered", json={"query": "선물 포장 되나요", "kind": "contact"}).status_code == 201
-    [row] = FeedbackStore.for_index(small_settings.index_dir).unanswered()
+    [row] = SQLiteStore(small_settings.index_dir / FILENAME).unanswered()
     assert (row.query, row.none, row.contact) == ("선물 포장 되나요", 1, 1)
 
 
@@ -236,9 +241,11 @@ def test_popular_falls_back_to_a_fixed_order(client: TestClient) -> None:
 
 
 def test_popular_puts_helpful_articles_first(client: TestClient) -> None:
-    for _ in range(2):
-        client.post("/feedback", json={"query": "q", "article_id": "password-reset", "helpful": True})
-    client.post("/feedback", json={"query": "q", "article_id": "return-request", "helpful": True})
+    for host in ("198.51.100.1", "198.51.100.2"):
+        TestClient(client.app, client=(host, 50000)).post(
+            "/feedback", json={"query": "q", "article_id": "password-reset", "helpful": True})
+    for _ in range(5):  # one client's repeated votes count once
+        client.post("/feedback", json={"query": "q", "article_id": "return-request", "helpful": True})
     got = client.get("/popular", params={"limit": 3}).json()["questions"]
     assert [(q["article_id"], q["helpful"], q["source"]) for q in got[:2]] == [
         ("password-reset", 2, "feedback"), ("return-request", 1, "feedback")]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 
+from kb.api.auth import require_admin
 from kb.api.errors import ERROR_RESPONSES
 from kb.api.schemas import ErrorOut
 from kb.deps import ServiceDep
@@ -20,19 +20,6 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "admin routes are off (no KB_ADMIN_KEY)"},
     **ERROR_RESPONSES,
 }
-
-
-def require_admin(request: Request, authorization: str | None) -> None:
-    """The bearer key must equal ``KB_ADMIN_KEY`` (compared as bytes, in constant time)."""
-    key = request.app.state.settings.admin_key
-    if not key:
-        raise HTTPException(status_code=404, detail="admin routes are off: set KB_ADMIN_KEY to enable them")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    ok = bool(authorization) and (authorization or "").startswith("Bearer ") and hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), key.encode("utf-8", "surrogatepass"))
-    if not ok:
-        raise HTTPException(status_code=401, detail="missing or wrong admin key (Authorization: Bearer <key>)",
-                            headers={"WWW-Authenticate": "Bearer"})
 
 
 @router.post("/admin/reload", responses={409: {"model": ErrorOut, "description": "the new build failed to load"},
@@ -54,10 +41,8 @@ def unhelpful_answers(request: Request, svc: ServiceDep, authorization: Annotate
     """What to fix first: answers voted "not helpful" (with the queries behind the votes) and searches
     that found no answer, most frequent first."""
     require_admin(request, authorization)
-    from kb.feedback import FeedbackStore
-
     articles = svc.index.articles
-    store = FeedbackStore.for_index(svc.settings.index_dir)
+    store = svc.store
     return {
         "articles": [{**asdict(r), "title": a.title if (a := articles.get(r.article_id)) else None}
                      for r in store.unhelpful(limit)],

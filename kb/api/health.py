@@ -14,9 +14,9 @@ router = APIRouter(tags=["service"])
 @router.get("/health", response_model=HealthOut)
 def health(svc: ServiceDep) -> HealthOut:
     index = svc.index
-    error = svc.last_reload_error
+    problems = svc.problems()
     return HealthOut(
-        status="degraded" if error else "ok", version=__version__, model=index.model_id,
+        status="degraded" if problems else "ok", version=__version__, model=index.model_id,
         articles=len(index.articles), entries=len(index.entries), build_time=index.build_time,
-        build=index.build_id, load_ms=round(index.load_ms, 1), reload_error=error,
+        build=index.build_id, load_ms=round(index.load_ms, 1), problems=problems,
     )

@@ -86,7 +86,7 @@ class CategoriesOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str = Field(description="ok, or degraded when the last reload failed")
+    status: str = Field(description="ok, or degraded (see problems)")
     version: str
     model: str
     articles: int
@@ -94,7 +94,8 @@ class HealthOut(BaseModel):
     build_time: str
     build: str = Field(description="id of the serving build")
     load_ms: float = Field(description="milliseconds the serving build took to load (model excluded)")
-    reload_error: str | None = None
+    problems: list[str] = Field(default_factory=list,
+                                description="why the service is degraded: a failed reload, an unusable feedback store")
 
 
 def hit_out(hit: Hit) -> SearchHit:

@@ -164,9 +164,12 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
     texts = [lexical_text(a) for a in served]
     LexicalIndex.from_terms(analyzer.terms_many(texts)).save(folder / store.LEXICAL)
     LexicalIndex.from_terms([char_ngrams(t) for t in texts]).save(folder / store.CHARS)
-    (folder / store.SUGGEST).write_text(
-        json.dumps([[s.text, s.article_id, s.category, s.kind] for s in suggestion_items(entries, served)],
-                   ensure_ascii=False), encoding="utf-8")
+    public = [a for a in served if a.public]
+    audiences = {"public": suggestion_items([e for a in public for e in a.entries()], public),
+                 "agents": suggestion_items(entries, served)}
+    (folder / store.SUGGEST).write_text(json.dumps(
+        {k: [[s.text, s.article_id, s.category, s.kind] for s in items] for k, items in audiences.items()},
+        ensure_ascii=False), encoding="utf-8")
     config: dict[str, str] = {}
     if config_files:
         (folder / store.CONFIG).mkdir()

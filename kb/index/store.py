@@ -11,7 +11,7 @@ never analyses an article or needs the model:
 ``tables.npz``            entry -> article, which entries are whole-article passages, translation pairs
 ``lexical/``              BM25 over Kiwi morphemes / stemmed English words (bm25s ``save``, loaded by mmap)
 ``chars/``                BM25 over character 2-3-grams
-``suggest.json``          the type-ahead candidates (questions, titles, tags, categories)
+``suggest.json``          the type-ahead candidates (questions, titles, tags, categories), public and all
 ``config/synonyms.yml``   the synonyms in force when the build was made
 ``manifest.json``         format version, model, counts, every file above with its sha256
 ========================  ===================================================================
@@ -69,7 +69,7 @@ class LoadedIndex:
     tables: Tables
     lexical: LexicalIndex
     chars: LexicalIndex
-    suggestions: list[Suggestion]
+    suggestions: dict[str, list[Suggestion]]  # "public" (customers) and "agents" (everything)
     synonyms: Synonyms
     manifest: dict[str, Any]
     path: Path
@@ -86,6 +86,12 @@ class LoadedIndex:
     @property
     def build_id(self) -> str:
         return self.path.name
+
+    def visible(self, audience: str) -> dict[str, Article]:
+        """The articles an audience may see: customers the public ones, agents all."""
+        if audience == "agents":
+            return self.articles
+        return {k: a for k, a in self.articles.items() if a.public}
 
 
 def sha256_file(path: Path) -> str:
@@ -183,7 +189,8 @@ def load_index(path: Path, *, expected_model: str | None = None,
         n = len(articles)
         lexical = LexicalIndex.load(build_dir / LEXICAL, n)
         chars = LexicalIndex.load(build_dir / CHARS, n)
-        suggestions = [Suggestion(*row) for row in json.loads((build_dir / SUGGEST).read_text(encoding="utf-8"))]
+        suggestions = {audience: [Suggestion(*row) for row in rows] for audience, rows in
+                       json.loads((build_dir / SUGGEST).read_text(encoding="utf-8")).items()}
         synonyms_file = build_dir / CONFIG / "synonyms.yml"
         synonyms = Synonyms.load(synonyms_file) if synonyms_file.is_file() else Synonyms()
     except (RuntimeError, ValueError, TypeError, KeyError, OSError) as e:
@@ -205,6 +212,7 @@ def article_record(a: Article) -> dict[str, Any]:
     return {"id": a.id, "title": a.title, "category": a.category, "tags": list(a.tags), "locale": a.locale,
             "questions": list(a.questions), "status": a.status, "body": a.body, "path": a.path,
             "layout": a.layout, "tests": list(a.tests), "translation_of": list(a.translation_of),
+            "audience": a.audience,
             "sections": [{"question": s.question, "answer": s.answer, "line": s.line} for s in a.sections]}
 
 
@@ -213,7 +221,7 @@ def article_from_record(r: dict[str, Any]) -> Article:
         id=str(r["id"]), title=str(r["title"]), category=str(r["category"]), tags=tuple(r["tags"]),
         locale=str(r["locale"]), questions=tuple(r["questions"]), status=str(r["status"]), body=str(r["body"]),
         path=str(r["path"]), layout=str(r["layout"]), tests=tuple(r["tests"]),
-        translation_of=tuple(r["translation_of"]),
+        translation_of=tuple(r["translation_of"]), audience=str(r["audience"]),
         sections=tuple(Section(str(s["question"]), str(s["answer"]), int(s["line"])) for s in r["sections"]),
     )
 

@@ -11,17 +11,18 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, StrictBool
 
+from kb.api.auth import AudienceDep
 from kb.api.errors import ERROR_RESPONSES, InputError
 from kb.api.schemas import ErrorOut
 from kb.articles import Article
 from kb.deps import ServiceDep
-from kb.feedback import FeedbackStore
+from kb.feedback import StoreUnavailable
 from kb.limits import (
     DEFAULT_SUGGEST_LIMIT,
     MAX_ARTICLE_ID_CHARS,
@@ -75,6 +76,14 @@ class UnansweredOut(BaseModel):
     id: int
 
 
+class SearchLogIn(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, description="the settled query")
+    decision: Literal["answer", "suggest", "none"]
+    article_id: str | None = Field(default=None, max_length=MAX_ARTICLE_ID_CHARS, description="the top result")
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    locale: str = Field(default="ko", max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
 class FeedbackOut(BaseModel):
     id: int
     article_id: str
@@ -94,18 +103,28 @@ class PopularOut(BaseModel):
     questions: list[PopularQuestion]
 
 
-def _store(svc: ServiceDep) -> FeedbackStore:
-    return FeedbackStore.for_index(svc.settings.index_dir)
+def _suggester(svc: ServiceDep, audience: str) -> Suggester:
+    store = svc.store
+    return svc.derived(f"web.suggester.{audience}",
+                       lambda index: Suggester.from_index(index, store.helpful_counts(), audience))
 
 
-def _suggester(svc: ServiceDep) -> Suggester:
-    store = _store(svc)
-    return svc.derived("web.suggester", lambda index: Suggester.from_index(index, store.helpful_counts()))
+def _client(request: Request) -> str:
+    """Who sent a vote or report, for counting each client once (stored only as a salted hash)."""
+    from kb.api.middleware import client_address
+
+    return client_address(request)
 
 
-@router.get("/suggest", response_model=SuggestOut, tags=["web"], responses=ERROR_RESPONSES)
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "the feedback store is unavailable; searches still work"}}
+AUTH: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "wrong agent key"}}
+
+
+@router.get("/suggest", response_model=SuggestOut, tags=["web"], responses={**AUTH, **ERROR_RESPONSES})
 def suggest(
     svc: ServiceDep,
+    audience: AudienceDep,
     q: Annotated[str, Query(description="what the customer has typed so far", min_length=1,
                             max_length=MAX_SUGGEST_CHARS)],
     limit: Annotated[int, Query(ge=1, le=MAX_SUGGEST_LIMIT)] = DEFAULT_SUGGEST_LIMIT,
@@ -114,46 +133,70 @@ def suggest(
     text = " ".join(q.split())
     if not text:
         raise InputError("q", "q is empty: type a few letters")
-    found = _suggester(svc).suggest(text, limit=limit)
+    found = _suggester(svc, audience).suggest(text, limit=limit)
     return SuggestOut(query=text, suggestions=[
         SuggestionOut(text=s.text, article_id=s.article_id, category=s.category, kind=s.kind) for s in found
     ])
 
 
 @router.post("/feedback", status_code=201, response_model=FeedbackOut, tags=["web"],
-             responses={404: {"model": ErrorOut, "description": "no such article"}, **ERROR_RESPONSES})
-def feedback(svc: ServiceDep, body: FeedbackIn) -> FeedbackOut:
-    """Record a "was this helpful?" vote on an article."""
-    if body.article_id not in svc.index.articles:
+             responses={404: {"model": ErrorOut, "description": "no such article"}, **UNAVAILABLE, **AUTH,
+                        **ERROR_RESPONSES})
+def feedback(request: Request, svc: ServiceDep, audience: AudienceDep, body: FeedbackIn) -> FeedbackOut:
+    """Record a "was this helpful?" vote on an article (a client's votes on one article count once a day)."""
+    if body.article_id not in svc.index.visible(audience):
         raise HTTPException(status_code=404, detail=f"no article with id {body.article_id!r}")
-    store = _store(svc)
-    vote_id = store.add(" ".join(body.query.split()), body.article_id, body.helpful)
-    return FeedbackOut(id=vote_id, article_id=body.article_id, counts=store.counts(body.article_id))
+    try:
+        vote_id = svc.store.add(body.query, body.article_id, body.helpful, _client(request))
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"votes cannot be recorded right now ({e})") from None
+    return FeedbackOut(id=vote_id, article_id=body.article_id, counts=svc.store.counts(body.article_id))
 
 
-@router.post("/unanswered", status_code=201, response_model=UnansweredOut, tags=["web"], responses=ERROR_RESPONSES)
-def unanswered(svc: ServiceDep, body: UnansweredIn) -> UnansweredOut:
+@router.post("/unanswered", status_code=201, response_model=UnansweredOut, tags=["web"],
+             responses={**UNAVAILABLE, **ERROR_RESPONSES})
+def unanswered(request: Request, svc: ServiceDep, body: UnansweredIn) -> UnansweredOut:
     """Record a search that found no answer, so editors see which articles are missing."""
     query = " ".join(body.query.split())
     if not query:
         raise InputError("query", "query is empty")
-    return UnansweredOut(id=_store(svc).add_unanswered(query, body.kind))
+    try:
+        return UnansweredOut(id=svc.store.add_unanswered(query, body.kind, _client(request)))
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"reports cannot be recorded right now ({e})") from None
 
 
-@router.get("/popular", response_model=PopularOut, tags=["web"], responses=ERROR_RESPONSES)
+@router.post("/searches", status_code=201, response_model=UnansweredOut, tags=["web"],
+             responses={**UNAVAILABLE, **ERROR_RESPONSES})
+def log_search(request: Request, svc: ServiceDep, body: SearchLogIn) -> UnansweredOut:
+    """Log a settled search (the page sends it once the typing has settled, never for each keystroke), for the
+    editors' insight page. Personal data in the query is replaced before it is stored; no address is kept."""
+    query = " ".join(body.query.split())
+    if not query:
+        raise InputError("query", "query is empty")
+    try:
+        return UnansweredOut(id=svc.store.add_search(query, body.decision, body.article_id, body.confidence,
+                                                     body.locale.lower(), _client(request)))
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"searches cannot be logged right now ({e})") from None
+
+
+@router.get("/popular", response_model=PopularOut, tags=["web"], responses={**AUTH, **ERROR_RESPONSES})
 def popular(
     svc: ServiceDep,
+    audience: AudienceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_SUGGEST_LIMIT)] = 6,
     locale: Annotated[str | None, Query(description="prefer articles in this locale")] = None,
 ) -> PopularOut:
     """Questions for the empty search box: most helpful first, then a fixed order of the index."""
-    articles = svc.index.articles
-    local = [a for a in articles.values() if not locale or a.locale == locale]
+    articles = svc.index.visible(audience)
+    wanted = (locale or "").strip().lower()
+    local = [a for a in articles.values() if not wanted or a.locale.lower() == wanted]
     if not local:  # e.g. ?locale=en before any English article exists: show something rather than nothing
         local = list(articles.values())
     allowed = {a.id for a in local}
     out: list[PopularQuestion] = []
-    for p in _store(svc).popular(limit * 4):
+    for p in svc.store.popular(limit * 4):
         if p.article_id in allowed and len(out) < limit:
             out.append(_popular_item(articles[p.article_id], p.helpful, "feedback"))
     taken = {q.article_id for q in out}

@@ -11,9 +11,36 @@
   const summaryEl = document.getElementById("agent-summary");
   const list = document.getElementById("agent-results");
 
+  const keyForm = document.getElementById("agent-key-form");
+  const keyInput = document.getElementById("akey");
+  const keyOn = document.getElementById("agent-key-on");
+  const keyStatus = document.getElementById("agent-key-status");
+  const KEY = "kb-agent-key";  // asked once per browser session: sessionStorage ends with the tab
+
   const params = new URLSearchParams(location.search);
   let seq = 0;
   let abort = null;
+
+  function storedKey() {
+    try { return sessionStorage.getItem(KEY) || ""; } catch (err) { return ""; }
+  }
+
+  function auth() {
+    const key = storedKey();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  function showKeyState(message) {
+    const on = Boolean(storedKey());
+    keyForm.hidden = on;
+    keyOn.hidden = !on;
+    keyStatus.textContent = message || "";
+  }
+
+  function forgetKey(message) {
+    try { sessionStorage.removeItem(KEY); } catch (err) { /* storage blocked: nothing kept */ }
+    showKeyState(message);
+  }
 
   function clampK() {
     const k = Math.max(1, Math.min(20, parseInt(kInput.value, 10) || 10));
@@ -37,11 +64,16 @@
     if (locSel.value) url.set("locale", locSel.value);
     list.setAttribute("aria-busy", "true");
     try {
-      const data = await getJSON("/search?" + url, abort.signal);
+      const data = await getJSON("/search?" + url, abort.signal, auth());
       if (mine !== seq) return;
       render(data);
     } catch (err) {
       if (err.name === "AbortError" || mine !== seq) return;
+      if (err.status === 401) {
+        forgetKey(t("agent_key_wrong"));
+        search();
+        return;
+      }
       summaryEl.textContent = t("status_error");
     } finally {
       if (mine === seq) list.removeAttribute("aria-busy");
@@ -115,7 +147,9 @@
 
   async function loadCategories() {
     try {
-      const data = await getJSON("/categories");
+      const data = await getJSON("/categories", undefined, auth());
+      const chosen = catSel.value;
+      catSel.replaceChildren(el("option", { value: "" }, t("all")));
       catSel.append(...data.categories.map((c) => el("option", { value: c.name }, c.name + " (" + c.count + ")")));
     } catch (err) {
       /* the filter stays at "all" */
@@ -130,6 +164,21 @@
     typed.cancel();
     search();
   });
+
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    keyInput.value = "";
+    if (!key) return;
+    try { sessionStorage.setItem(KEY, key); } catch (err) { /* storage blocked: key kept for this page only */ }
+    showKeyState(t("agent_key_saved"));
+    loadCategories().then(search);
+  });
+  document.getElementById("agent-key-forget").addEventListener("click", () => {
+    forgetKey("");
+    loadCategories().then(search);
+  });
+  showKeyState("");
 
   loadCategories().then(() => {
     input.value = params.get("q") || "";

@@ -36,8 +36,8 @@
     return node;
   }
 
-  async function getJSON(url, signal) {
-    const res = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  async function getJSON(url, signal, headers) {
+    const res = await fetch(url, { signal, headers: Object.assign({ Accept: "application/json" }, headers || {}) });
     if (!res.ok) {
       const err = new Error("HTTP " + res.status);
       err.status = res.status;

@@ -1,0 +1,351 @@
+"""What customers tell editors: "was this helpful?" votes and searches that found no answer.
+
+One interface, two engines (:func:`open_store`): a SQLite file beside the index builds (the embedded
+default, nothing to install) or PostgreSQL (``KB_DATABASE_URL=postgresql://...``), which several
+``kb serve`` replicas share. The schema is versioned (:mod:`kb.feedback.schema`) and migrated at start.
+
+Clients are pseudonymous: a salted hash of the address (the salt lives in the database, so every replica
+hashes alike), never the address itself. One client counts once per article (votes) or query (reports)
+per day, and every report ranks by distinct clients: a thousand votes from one client weigh one.
+
+Reads degrade (zero counts, the reason in :attr:`FeedbackStore.problem`, shown by ``/health``) when the
+store is unusable; writes raise :class:`StoreUnavailable` (the API answers 503). A corrupt SQLite file is
+set aside and recreated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kb.errors import KBError
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+FILENAME = "feedback.sqlite"
+MAX_QUERY_CHARS = 1000
+UNANSWERED_KINDS = ("none", "contact")  # none: the page settled on no good answer; contact: then contacted support
+
+log = logging.getLogger("kb.feedback")
+T = TypeVar("T")
+
+
+class StoreUnavailable(KBError):
+    """The feedback store cannot be written now (database unreachable, disk full, ...)."""
+
+
+@dataclass(frozen=True)
+class Popular:
+    """An article and its votes (distinct clients), for the "popular questions" list."""
+
+    article_id: str
+    helpful: int
+    not_helpful: int
+
+
+@dataclass(frozen=True)
+class ArticleVotes:
+    """An article customers voted "not helpful", with the queries they had typed: what editors fix first."""
+
+    article_id: str
+    helpful: int
+    not_helpful: int
+    queries: tuple[str, ...]  # distinct queries of the "not helpful" votes, most recent first
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A query customers searched without finding an answer: a missing article, or a missing question."""
+
+    query: str
+    none: int  # distinct clients for whom the page settled on "no good answer"
+    contact: int  # distinct clients who then filled in the contact form
+    last: str  # when it last happened (UTC, ISO 8601)
+
+
+def clean_text(text: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """Storable text: whitespace collapsed, cut, no NUL (PostgreSQL refuses it), no lone surrogates."""
+    text = " ".join(text.replace("\x00", " ").split())[:limit]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_query(text: str) -> str:
+    """A customer's query as stored: cleaned, and personal data replaced by placeholders (:mod:`kb.pii`)."""
+    from kb.pii import scrub
+
+    return clean_text(scrub(clean_text(text, 4 * MAX_QUERY_CHARS)))
+
+
+DECISIONS = ("answer", "suggest", "none")
+LOW_CONFIDENCE = 0.5  # a settled search below this confidence counts as a gap even when something was shown
+
+
+@dataclass(frozen=True)
+class DaySearches:
+    """Searches of one day (distinct client and query), by decision."""
+
+    day: str
+    answer: int
+    suggest: int
+    none: int
+
+
+@dataclass(frozen=True)
+class TopQuery:
+    query: str
+    clients: int
+    decision: str  # the decision most of its searches got
+
+
+@dataclass(frozen=True)
+class GapQuery:
+    """A query customers did not get a good answer for: its distinct clients, and why it counts as a gap."""
+
+    query: str
+    clients: int
+    sources: tuple[str, ...]  # unanswered | low_confidence | not_helpful
+    top_article: str | None  # the article shown first, when one was
+
+
+def _now() -> tuple[str, str]:
+    now = datetime.now(timezone.utc)
+    return now.isoformat(timespec="seconds"), now.date().isoformat()
+
+
+class FeedbackStore:
+    """The store's logic in portable SQL (``?`` placeholders); engines provide connections and migrations."""
+
+    dialect = ""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None  # why the store is unusable right now, for /health (no paths)
+        self._salt: str | None = None
+
+    # -- engine hooks -------------------------------------------------------------------------------
+
+    def _run(self, work: Callable[[Any], T]) -> T:  # pragma: no cover - engines override
+        """``work(connection)`` in one transaction; engine failures become :class:`StoreUnavailable`."""
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def close(self) -> None:
+        """Release connections (the store can be used again afterwards)."""
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._run(lambda db: list(db.execute(self._sql(sql), params).fetchall()))
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a report, or none while the store is unusable (the reason is kept in ``problem``)."""
+        try:
+            return self._rows(sql, params)
+        except StoreUnavailable:
+            return []
+
+    def _client(self, db: Any, address: str) -> str:
+        if self._salt is None:
+            db.execute(self._sql("INSERT INTO kb_meta (key, value) VALUES ('salt', ?) ON CONFLICT (key) DO NOTHING"),
+                       (secrets.token_hex(16),))
+            self._salt = str(db.execute(self._sql("SELECT value FROM kb_meta WHERE key = 'salt'")).fetchone()[0])
+        return hashlib.sha256(f"{self._salt}\x1f{address}".encode("utf-8", "replace")).hexdigest()[:20]
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def add(self, query: str, article_id: str, helpful: bool, client: str = "") -> int:
+        """Record a vote; a client's later vote on the same article the same day replaces its earlier one."""
+        created, day = _now()
+
+        def work(db: Any) -> int:
+            return int(db.execute(self._sql(
+                "INSERT INTO votes (created, day, client, query, article_id, helpful) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (day, client, article_id) DO UPDATE SET created = excluded.created, "
+                "query = excluded.query, helpful = excluded.helpful RETURNING id"),
+                (created, day, self._client(db, client), clean_query(query), clean_text(article_id, 200),
+                 1 if helpful else 0)).fetchone()[0])
+
+        return self._run(work)
+
+    def add_unanswered(self, query: str, kind: str, client: str = "") -> int:
+        """Record a search that found no answer (``kind``: none | contact), once per client, query and day."""
+        if kind not in UNANSWERED_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(UNANSWERED_KINDS)}, got {kind!r}")
+        created, day = _now()
+
+        def work(db: Any) -> int:
+            return int(db.execute(self._sql(
+                "INSERT INTO unanswered (created, day, client, query, kind) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (day, client, query, kind) DO UPDATE SET created = excluded.created RETURNING id"),
+                (created, day, self._client(db, client), clean_query(query), kind)).fetchone()[0])
+
+        return self._run(work)
+
+    def add_search(self, query: str, decision: str, top_article: str | None, confidence: float, locale: str,
+                   client: str = "") -> int:
+        """Log a settled search (once per client, query and day: the latest decision kept)."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        if not confidence == confidence or not 0.0 <= confidence <= 1.0:  # NaN or out of range
+            raise ValueError("confidence must be between 0 and 1")
+        created, day = _now()
+
+        def work(db: Any) -> int:
+            return int(db.execute(self._sql(
+                "INSERT INTO searches (created, day, client, locale, query, decision, top_article, confidence) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, client, query) DO UPDATE SET "
+                "created = excluded.created, decision = excluded.decision, top_article = excluded.top_article, "
+                "confidence = excluded.confidence, locale = excluded.locale RETURNING id"),
+                (created, day, self._client(db, client), clean_text(locale, 16) or "-", clean_query(query), decision,
+                 clean_text(top_article, 200) if top_article else None, float(confidence))).fetchone()[0])
+
+        return self._run(work)
+
+    def prune(self, days: int) -> int:
+        """Delete logged searches and unanswered reports older than ``days`` days; return how many went."""
+        from datetime import timedelta
+
+        cutoff = (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
+
+        def work(db: Any) -> int:
+            gone = 0
+            for table in ("searches", "unanswered"):
+                gone += max(0, db.execute(self._sql(f"DELETE FROM {table} WHERE day < ?"), (cutoff,)).rowcount)
+            return gone
+
+        return self._run(work)
+
+    # -- reports ------------------------------------------------------------------------------------
+
+    _HELPFUL = "COUNT(DISTINCT CASE WHEN helpful = 1 THEN client END)"
+    _UNHELPFUL = "COUNT(DISTINCT CASE WHEN helpful = 0 THEN client END)"
+
+    def counts(self, article_id: str) -> dict[str, int]:
+        """``{"helpful": n, "not_helpful": m}`` in distinct clients (zeros when none, or when unusable)."""
+        rows = self._read(f"SELECT {self._HELPFUL}, {self._UNHELPFUL} FROM votes WHERE article_id = ?", (article_id,))
+        h, n = rows[0] if rows else (0, 0)
+        return {"helpful": int(h or 0), "not_helpful": int(n or 0)}
+
+    def popular(self, limit: int = 10) -> list[Popular]:
+        """Articles voted helpful, by most distinct clients (ties: fewer "not helpful", then id)."""
+        rows = self._read(
+            f"SELECT article_id, h, n FROM (SELECT article_id, {self._HELPFUL} AS h, {self._UNHELPFUL} AS n "
+            "FROM votes GROUP BY article_id) t WHERE h > 0 ORDER BY h DESC, n ASC, article_id ASC LIMIT ?",
+            (max(0, int(limit)),))
+        return [Popular(str(a), int(h), int(n)) for a, h, n in rows]
+
+    def helpful_counts(self) -> dict[str, int]:
+        """Distinct clients who voted each article helpful (articles with none left out)."""
+        rows = self._read(f"SELECT article_id, {self._HELPFUL} FROM votes GROUP BY article_id")
+        return {str(a): int(h) for a, h in rows if h}
+
+    def unhelpful(self, limit: int = 20, queries: int = 5) -> list[ArticleVotes]:
+        """Articles voted "not helpful", by most distinct clients (ties: fewer helpful, then id), each with
+        up to ``queries`` of the queries behind those votes, most recent first."""
+        rows = self._read(
+            f"SELECT article_id, h, n FROM (SELECT article_id, {self._HELPFUL} AS h, {self._UNHELPFUL} AS n "
+            "FROM votes GROUP BY article_id) t WHERE n > 0 ORDER BY n DESC, h ASC, article_id ASC LIMIT ?",
+            (max(0, int(limit)),))
+        out = []
+        for article_id, h, n in rows:
+            texts = self._read("SELECT query FROM votes WHERE article_id = ? AND helpful = 0 AND query <> '' "
+                               "GROUP BY query ORDER BY MAX(id) DESC LIMIT ?", (article_id, max(0, int(queries))))
+            out.append(ArticleVotes(str(article_id), int(h), int(n), tuple(str(q) for (q,) in texts)))
+        return out
+
+    def unanswered(self, limit: int = 20) -> list[Unanswered]:
+        """Queries that found no answer, by most distinct clients (ties: more contacts, then most recent)."""
+        rows = self._read(
+            "SELECT query, n, c, last FROM (SELECT query, "
+            "COUNT(DISTINCT CASE WHEN kind = 'none' THEN client END) AS n, "
+            "COUNT(DISTINCT CASE WHEN kind = 'contact' THEN client END) AS c, MAX(created) AS last "
+            "FROM unanswered GROUP BY query) t ORDER BY n + c DESC, c DESC, last DESC, query ASC LIMIT ?",
+            (max(0, int(limit)),))
+        return [Unanswered(str(q), int(n), int(c), str(last)) for q, n, c, last in rows]
+
+    def searches_per_day(self, days: int = 30) -> list[DaySearches]:
+        """Logged searches per day for the last ``days`` days, oldest first (days without any left out)."""
+        rows = self._read(
+            "SELECT day, SUM(CASE WHEN decision = 'answer' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN decision = 'suggest' THEN 1 ELSE 0 END), SUM(CASE WHEN decision = 'none' THEN 1 ELSE 0 END) "
+            "FROM searches WHERE day >= ? GROUP BY day ORDER BY day", (_since(days),))
+        return [DaySearches(str(d), int(a), int(s), int(n)) for d, a, s, n in rows]
+
+    def top_queries(self, days: int = 30, limit: int = 20) -> list[TopQuery]:
+        """The most searched queries (distinct clients) of the last ``days`` days."""
+        rows = self._read(
+            "SELECT query, COUNT(DISTINCT client) AS c, "
+            "SUM(CASE WHEN decision = 'answer' THEN 1 ELSE 0 END) AS a, "
+            "SUM(CASE WHEN decision = 'suggest' THEN 1 ELSE 0 END) AS s, "
+            "SUM(CASE WHEN decision = 'none' THEN 1 ELSE 0 END) AS n "
+            "FROM searches WHERE day >= ? GROUP BY query ORDER BY c DESC, query ASC LIMIT ?",
+            (_since(days), max(0, int(limit))))
+        out = []
+        for query, clients, a, s_, n in rows:
+            decision = max((int(a), "answer"), (int(s_), "suggest"), (int(n), "none"))[1]
+            out.append(TopQuery(str(query), int(clients), decision))
+        return out
+
+    def gap_queries(self, days: int = 30, limit: int = 2000) -> list[GapQuery]:
+        """Queries that found no good answer in the last ``days`` days: reported unanswered, settled with low
+        confidence (or none), or behind a "not helpful" vote; by most distinct clients."""
+        since = _since(days)
+        rows = self._read(
+            "SELECT query, source, client, top_article FROM ("
+            "SELECT query, 'unanswered' AS source, client, NULL AS top_article FROM unanswered WHERE day >= ? "
+            "UNION ALL SELECT query, 'low_confidence', client, top_article FROM searches "
+            "WHERE day >= ? AND (decision = 'none' OR confidence < ?) "
+            "UNION ALL SELECT query, 'not_helpful', client, article_id FROM votes "
+            "WHERE day >= ? AND helpful = 0 AND query <> '') t",
+            (since, since, LOW_CONFIDENCE, since))
+        clients: dict[str, set[str]] = {}
+        sources: dict[str, set[str]] = {}
+        tops: dict[str, str] = {}
+        for query, source, client, top in rows:
+            clients.setdefault(str(query), set()).add(str(client))
+            sources.setdefault(str(query), set()).add(str(source))
+            if top:
+                tops.setdefault(str(query), str(top))
+        ranked = sorted(clients, key=lambda q: (-len(clients[q]), q))[: max(0, int(limit))]
+        return [GapQuery(q, len(clients[q]), tuple(sorted(sources[q])), tops.get(q)) for q in ranked]
+
+    def ratings(self) -> list[ArticleVotes]:
+        """Every voted article with its helpful / not helpful clients (for the helpful ratio per article)."""
+        rows = self._read(f"SELECT article_id, {self._HELPFUL}, {self._UNHELPFUL} FROM votes GROUP BY article_id "
+                          "ORDER BY article_id")
+        return [ArticleVotes(str(a), int(h), int(n), ()) for a, h, n in rows]
+
+    def export(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row (for copying a store into another engine)."""
+        return {
+            "votes": self._rows("SELECT created, day, client, query, article_id, helpful FROM votes ORDER BY id"),
+            "unanswered": self._rows("SELECT created, day, client, query, kind FROM unanswered ORDER BY id"),
+            "searches": self._rows("SELECT created, day, client, locale, query, decision, top_article, confidence "
+                                   "FROM searches ORDER BY id"),
+            "kb_meta": self._rows("SELECT key, value FROM kb_meta ORDER BY key"),
+        }
+
+
+def _since(days: int) -> str:
+    from datetime import timedelta
+
+    return (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
+
+
+def open_store(settings: Settings) -> FeedbackStore:
+    """The store the settings name: PostgreSQL for ``KB_DATABASE_URL``, else ``feedback.sqlite`` beside the builds."""
+    if settings.database_url:
+        from kb.feedback.postgres import PostgresStore
+
+        return PostgresStore(settings.database_url)
+    from kb.feedback.sqlite import SQLiteStore
+
+    return SQLiteStore(Path(settings.index_dir) / FILENAME)

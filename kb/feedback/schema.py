@@ -1,0 +1,80 @@
+"""The feedback store's schema, versioned: each migration is a list of statements per dialect, applied in
+order in one transaction at start (under a lock, so replicas starting together apply it once), and the
+version reached is recorded in ``kb_schema``."""
+
+from __future__ import annotations
+
+SQLITE, POSTGRES = "sqlite", "postgres"
+
+_ID = {SQLITE: "INTEGER PRIMARY KEY AUTOINCREMENT", POSTGRES: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"}
+
+
+def _v1(dialect: str) -> list[str]:
+    """Votes and unanswered searches with a pseudonymous client and a day: one client counts once per
+    article (or query) per day, and reports rank by distinct clients."""
+    pk = _ID[dialect]
+    return [
+        "CREATE TABLE IF NOT EXISTS kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"""CREATE TABLE votes (
+            id {pk},
+            created TEXT NOT NULL,
+            day TEXT NOT NULL,
+            client TEXT NOT NULL,
+            query TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+            UNIQUE (day, client, article_id))""",
+        "CREATE INDEX votes_article ON votes (article_id, helpful)",
+        f"""CREATE TABLE unanswered (
+            id {pk},
+            created TEXT NOT NULL,
+            day TEXT NOT NULL,
+            client TEXT NOT NULL,
+            query TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('none', 'contact')),
+            UNIQUE (day, client, query, kind))""",
+        "CREATE INDEX unanswered_query ON unanswered (query)",
+    ]
+
+
+# SQLite files written before the schema was versioned hold `feedback` and `unanswered` without clients:
+# their rows are kept, each as its own client (who sent them is not known).
+LEGACY_SQLITE = [
+    "ALTER TABLE unanswered RENAME TO unanswered_legacy",
+    *_v1(SQLITE),
+    "INSERT INTO votes (created, day, client, query, article_id, helpful) "
+    "SELECT created, substr(created, 1, 10), 'legacy-' || id, query, article_id, helpful FROM feedback",
+    "INSERT INTO unanswered (created, day, client, query, kind) "
+    "SELECT created, substr(created, 1, 10), 'legacy-' || id, query, kind FROM unanswered_legacy",
+    "DROP TABLE feedback",
+    "DROP TABLE unanswered_legacy",
+]
+LEGACY_SQLITE_NO_UNANSWERED = [s for s in LEGACY_SQLITE if "unanswered_legacy" not in s]
+
+
+def _v2(dialect: str) -> list[str]:
+    """The search log: each settled search (not every keystroke) with its decision, for the insight page."""
+    real = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}[dialect]
+    return [
+        f"""CREATE TABLE searches (
+            id {_ID[dialect]},
+            created TEXT NOT NULL,
+            day TEXT NOT NULL,
+            client TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            query TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('answer', 'suggest', 'none')),
+            top_article TEXT,
+            confidence {real} NOT NULL,
+            UNIQUE (day, client, query))""",
+        "CREATE INDEX searches_day ON searches (day)",
+        "CREATE INDEX unanswered_day ON unanswered (day)",
+    ]
+
+
+def migrations(dialect: str) -> list[tuple[int, list[str]]]:
+    """(version, statements) in order; a store at version n applies every later one."""
+    return [(1, _v1(dialect)), (2, _v2(dialect))]
+
+
+LATEST = max(v for v, _ in migrations(SQLITE))

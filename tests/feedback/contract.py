@@ -1,0 +1,149 @@
+"""What every feedback store engine must do; subclassed per engine (SQLite here, PostgreSQL in
+tests/test_postgres_store.py), each giving a fresh ``store`` fixture."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kb.feedback import ArticleVotes, FeedbackStore, Popular
+
+
+def _days_ago(n: int) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc).date() - timedelta(days=n)).isoformat()
+
+
+class StoreContract:
+    def test_add_and_count_by_distinct_clients(self, store: FeedbackStore) -> None:
+        assert store.counts("a") == {"helpful": 0, "not_helpful": 0}
+        first = store.add("반품하고 싶어요", "a", True, "1.1.1.1")
+        second = store.add("반품", "a", False, "2.2.2.2")
+        store.add("반품", "a", True, "3.3.3.3")
+        assert second > first > 0
+        assert store.counts("a") == {"helpful": 2, "not_helpful": 1}
+        assert store.counts("b") == {"helpful": 0, "not_helpful": 0}
+
+    def test_one_client_counts_once_per_article_and_day(self, store: FeedbackStore) -> None:
+        for _ in range(50):
+            store.add("스팸", "spam", True, "6.6.6.6")
+        store.add("반품", "spam", False, "6.6.6.6")  # changed their mind: the later vote replaces it
+        store.add("환불", "refund", True, "7.7.7.7")
+        store.add("환불", "refund", True, "8.8.8.8")
+        assert store.counts("spam") == {"helpful": 0, "not_helpful": 1}
+        assert [p.article_id for p in store.popular(5)] == ["refund"]
+
+    def test_popular_orders_by_distinct_helpful_clients(self, store: FeedbackStore) -> None:
+        n = 0
+        for article, helpful, not_helpful in (("a", 1, 0), ("b", 3, 2), ("c", 3, 0), ("d", 0, 5)):
+            for flag, times in ((True, helpful), (False, not_helpful)):
+                for _ in range(times):
+                    n += 1
+                    store.add("q", article, flag, f"client-{n}")
+        assert store.popular(10) == [Popular("c", 3, 0), Popular("b", 3, 2), Popular("a", 1, 0)]  # d: never helpful
+        assert [p.article_id for p in store.popular(2)] == ["c", "b"]
+        assert store.helpful_counts() == {"a": 1, "b": 3, "c": 3}
+
+    def test_unhelpful_answers_come_first_with_their_queries(self, store: FeedbackStore) -> None:
+        for n, (query, article, helpful) in enumerate((
+            ("배송 언제 와요", "delivery", False), ("택배 안 와요", "delivery", False),
+            ("배송 언제 와요", "delivery", False),
+            ("배송 조회", "delivery", True), ("환불", "refund", False), ("반품", "returns", True),
+            ("교환", "exchange", False), ("교환 되나요", "exchange", False),
+        )):
+            store.add(query, article, helpful, f"c{n}")
+        assert store.unhelpful() == [
+            # 3 "not helpful" clients; the same query twice is listed once, the most recent first
+            ArticleVotes("delivery", 1, 3, ("배송 언제 와요", "택배 안 와요")),
+            ArticleVotes("exchange", 0, 2, ("교환 되나요", "교환")),
+            ArticleVotes("refund", 0, 1, ("환불",)),
+        ]  # "returns" has no "not helpful" vote
+        assert [r.article_id for r in store.unhelpful(limit=1)] == ["delivery"]
+        assert store.unhelpful(queries=1)[0].queries == ("배송 언제 와요",)
+
+    def test_unanswered_by_distinct_clients(self, store: FeedbackStore) -> None:
+        for n, (query, kind) in enumerate((("선물 포장", "none"), ("해외 배송", "none"), ("선물 포장", "contact"),
+                                           ("해외 배송", "none"), ("적립금 소멸", "none"), ("해외 배송", "contact"))):
+            store.add_unanswered(query, kind, f"c{n}")
+        for _ in range(500):  # one client repeating a spam phrase weighs one
+            store.add_unanswered("광고 문구", "none", "spammer")
+        rows = store.unanswered()
+        assert [(u.query, u.none, u.contact) for u in rows][:3] == [
+            ("해외 배송", 2, 1), ("선물 포장", 1, 1), ("광고 문구", 1, 0)]
+        assert all(u.last for u in rows)
+        assert len(store.unanswered(limit=2)) == 2
+        with pytest.raises(ValueError, match="kind must be one of"):
+            store.add_unanswered("q", "maybe")
+
+    def test_odd_text_is_stored_cleanly(self, store: FeedbackStore) -> None:
+        store.add("가" * 5000 + "\x00\ud800", "a", False, "x")
+        [row] = store.unhelpful()
+        assert len(row.queries[0]) == 1000 and "\x00" not in row.queries[0]
+
+    def test_threads_do_not_lose_votes(self, store: FeedbackStore) -> None:
+        errors: list[BaseException] = []
+
+        def vote(n: int) -> None:
+            try:
+                for i in range(25):
+                    store.add(f"q{n}-{i}", "a", i % 5 != 0, f"client-{n}-{i}")
+                    store.counts("a")
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=vote, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert store.counts("a") == {"helpful": 160, "not_helpful": 40}
+
+    def test_clients_are_stored_as_salted_hashes(self, store: FeedbackStore) -> None:
+        store.add("q", "a", True, "203.0.113.7")
+        rows = store.export()
+        assert rows["votes"][0][2] != "203.0.113.7" and "203.0.113.7" not in repr(rows)
+
+    def test_personal_data_never_reaches_the_store(self, store: FeedbackStore) -> None:
+        query = "주문번호 2026120112345678 배송 010-1234-5678 / 01012345678 연락 kim.sj+faq@example.co.kr"
+        store.add(query, "a", False, "c1")
+        store.add_unanswered(query, "none", "c1")
+        store.add_search(query, "none", None, 0.1, "ko", "c1")
+        dump = repr(store.export())
+        for secret in ("2026120112345678", "010-1234-5678", "01012345678", "kim.sj+faq@example.co.kr", "1234"):
+            assert secret not in dump
+        assert "<전화번호>" in dump and "<이메일>" in dump and "<번호>" in dump
+
+    def test_search_log_reports(self, store: FeedbackStore) -> None:
+        for n, (query, decision, confidence) in enumerate((
+            ("택배 언제 와요", "answer", 0.95), ("택배 언제 와요", "answer", 0.9), ("반품", "suggest", 0.4),
+            ("날씨", "none", 0.05), ("택배 언제 와요", "answer", 0.97),
+        )):
+            store.add_search(query, decision, "delivery-tracking" if decision == "answer" else None, confidence,
+                             "ko", f"c{n}")
+        store.add_search("택배 언제 와요", "answer", "delivery-tracking", 0.9, "ko", "c0")  # same client: once
+        [day] = store.searches_per_day(7)
+        assert (day.answer, day.suggest, day.none) == (3, 1, 1)
+        top = store.top_queries(7, 2)
+        assert [(t.query, t.clients, t.decision) for t in top] == [("택배 언제 와요", 3, "answer"), ("날씨", 1, "none")]
+        store.add_unanswered("선물 포장", "none", "c9")
+        store.add("택배 언제 와요", "delivery-tracking", False, "c7")
+        gaps = {g.query: g for g in store.gap_queries(7)}
+        assert set(gaps) == {"반품", "날씨", "선물 포장", "택배 언제 와요"}
+        assert gaps["택배 언제 와요"].sources == ("not_helpful",) and gaps["택배 언제 와요"].top_article == "delivery-tracking"
+        with pytest.raises(ValueError):
+            store.add_search("q", "maybe", None, 0.5, "ko", "c")
+        with pytest.raises(ValueError):
+            store.add_search("q", "none", None, float("nan"), "ko", "c")
+
+    def test_old_log_rows_are_deleted(self, store: FeedbackStore) -> None:
+        store.add_search("예전", "answer", "a", 0.9, "ko", "c")
+        store.add_unanswered("예전", "none", "c")
+        assert store.prune(90) == 0
+        for table in ("searches", "unanswered"):  # as if logged 100 days ago
+            store._run(lambda db, t=table: db.execute(store._sql(f"UPDATE {t} SET day = ?"), (_days_ago(100),)))
+        store.add_search("오늘", "answer", "a", 0.9, "ko", "c")
+        assert store.prune(90) == 2
+        assert [q.query for q in store.top_queries(365)] == ["오늘"] and store.unanswered() == []

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kb.feedback import FILENAME, StoreUnavailable, open_store
+from kb.feedback.schema import LATEST
+from kb.feedback.sqlite import SQLiteStore
+from kb.settings import Settings
+from tests.feedback.contract import StoreContract
+
+
+class TestSQLite(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> SQLiteStore:
+        return SQLiteStore(tmp_path / "fb.sqlite")
+
+
+def test_the_default_store_lives_beside_the_builds(tmp_path: Path) -> None:
+    store = open_store(Settings.from_env({}, index_dir=tmp_path / "index"))
+    assert isinstance(store, SQLiteStore) and store.path == tmp_path / "index" / FILENAME
+    store.add("q", "a", True, "c")
+    # a new store on the same folder (e.g. after a rebuild or a restart) sees the old votes
+    assert SQLiteStore(tmp_path / "index" / FILENAME).counts("a") == {"helpful": 1, "not_helpful": 0}
+    with sqlite3.connect(str(store.path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT MAX(version) FROM kb_schema").fetchone()[0] == LATEST
+
+
+def test_a_store_from_before_the_schema_version_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "fb.sqlite"
+    with sqlite3.connect(str(path)) as db:  # as written by kb before this schema
+        db.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, "
+                   "query TEXT NOT NULL, article_id TEXT NOT NULL, helpful INTEGER NOT NULL)")
+        db.execute("CREATE TABLE unanswered (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, "
+                   "query TEXT NOT NULL, kind TEXT NOT NULL)")
+        for _ in range(2):
+            db.execute("INSERT INTO feedback (created, query, article_id, helpful) "
+                       "VALUES ('2026-01-01T10:00:00+00:00', 'q', 'a', 1)")
+        db.execute("INSERT INTO unanswered (created, query, kind) VALUES ('2026-01-02T10:00:00+00:00', '선물 포장', "
+                   "'none')")
+    store = SQLiteStore(path)
+    assert store.counts("a") == {"helpful": 2, "not_helpful": 0}  # unknown senders: each its own client
+    store.add_unanswered("해외 배송", "none", "c")
+    assert sorted(u.query for u in store.unanswered()) == ["선물 포장", "해외 배송"]
+
+
+def test_a_corrupt_file_is_set_aside_and_recreated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / FILENAME
+    path.write_bytes(b"this is not a database" * 100)
+    store = SQLiteStore(path)
+    with caplog.at_level(logging.WARNING, logger="kb.feedback"):
+        assert store.counts("a") == {"helpful": 0, "not_helpful": 0}
+    assert "set aside" in caplog.text
+    assert list(tmp_path.glob(f"{FILENAME}.corrupt-*"))
+    store.add("q", "a", True, "c")
+    assert store.counts("a") == {"helpful": 1, "not_helpful": 0} and store.problem is None
+
+
+def test_an_unwritable_store_degrades(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    store = SQLiteStore(blocker / FILENAME)  # its folder cannot be created
+    assert store.counts("a") == {"helpful": 0, "not_helpful": 0} and store.popular() == []
+    assert store.problem and str(tmp_path) not in store.problem
+    with pytest.raises(StoreUnavailable):
+        store.add("q", "a", True, "c")
