@@ -21,6 +21,8 @@ import shutil
 import struct
 import tempfile
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,13 +60,31 @@ _GUARD_LAST = 0xFDEF
 
 def bundled_model_path(cache_dir: Path) -> Path:
     """Return the sentence-transformers folder of the bundled model, converting it into cache_dir at first use."""
-    target = _target_dir(Path(cache_dir))
+    target = bundled_model_dir(Path(cache_dir))
     if is_complete(target):
         return target
     source = _source_path()
     _check_conversion_deps()
     data = _read_source(source)
     parsed = parse_q4(data, source)
+    with staged_folder(target, is_complete, need="about 0.5 GB") as tmp:
+        write_model_folder(parsed, tmp)
+    return target
+
+
+def bundled_model_dir(cache_dir: Path) -> Path:
+    """Where :func:`bundled_model_path` puts the converted folder (it may not exist yet)."""
+    return Path(cache_dir) / "models" / f"{BUNDLED_MODEL_NAME}-{BUNDLED_SHA256[:12]}"
+
+
+@contextmanager
+def staged_folder(target: Path, complete: Callable[[Path], bool], need: str) -> Iterator[Path]:
+    """Yield a fresh temp folder beside target; when the block ends without error, rename it to target.
+
+    A reader never sees a half-written folder: the rename is atomic, an incomplete leftover at target is
+    replaced, and a complete one written meanwhile by a concurrent process is kept. ``need`` (e.g. "about
+    0.5 GB") goes into the disk-space hint of the error message.
+    """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(target)
@@ -75,18 +95,17 @@ def bundled_model_path(cache_dir: Path) -> Path:
             "point the kb cache directory at a writable place"
         ) from exc
     try:
-        write_model_folder(parsed, tmp)
+        yield tmp
         _make_readable(tmp)
-        _install(tmp, target)
+        _install(tmp, target, complete)
     except OSError as exc:
         raise ModelError(
             f"cannot write the converted model into {target.parent}: {exc.strerror or exc}; "
-            "free disk space (about 0.5 GB is needed) or point the kb cache directory elsewhere"
+            f"free disk space ({need} is needed) or point the kb cache directory elsewhere"
         ) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def model_prompts(model_name: str) -> dict[str, str]:
@@ -154,10 +173,6 @@ def _folder_prompts(folder: Path) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- locating the source
-
-
-def _target_dir(cache_dir: Path) -> Path:
-    return cache_dir / "models" / f"{BUNDLED_MODEL_NAME}-{BUNDLED_SHA256[:12]}"
 
 
 def _source_path() -> Path:
@@ -657,14 +672,14 @@ def _remove_stale_temps(target: Path) -> None:
                 pass
 
 
-def _install(tmp: Path, target: Path) -> None:
+def _install(tmp: Path, target: Path, complete: Callable[[Path], bool]) -> None:
     """Move the finished tmp folder to target atomically; if another process won, keep theirs."""
     for _ in range(3):
         try:
             os.rename(tmp, target)
             return
         except OSError:
-            if is_complete(target):
+            if complete(target):
                 return  # a concurrent first use finished first; tmp is discarded by the caller
             if not target.exists():
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -94,5 +95,21 @@ class SentenceTransformerEmbedder:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder named by the settings (``KB_MODEL``)."""
+    """The embedder named by the settings (``KB_MODEL``).
+
+    The bundled multilingual-e5-small runs on ONNX Runtime in ``settings.precision`` (fp32 or int8): the
+    first use converts and exports it (that once imports torch), later uses never import torch. Any other
+    model name or path runs on sentence-transformers (torch), and the precision does not apply.
+    """
+    from kb.settings import DEFAULT_MODEL
+
+    if settings.model == DEFAULT_MODEL:
+        from pathlib import Path
+
+        from kb.onnx_model import ORT_FIX, OnnxEmbedder, bundled_onnx_path
+
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise ModelError(f"the bundled model runs on ONNX Runtime, which is not installed: {ORT_FIX}")
+        folder = bundled_onnx_path(Path(settings.cache_dir))
+        return OnnxEmbedder(folder, settings.precision, settings.batch_size)
     return SentenceTransformerEmbedder(settings.model, settings.cache_dir, settings.batch_size)
