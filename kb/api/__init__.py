@@ -1,7 +1,9 @@
 """The HTTP API (FastAPI). ``create_app(settings)`` builds it; the model and index load once, in the lifespan.
 
 Routes live in one router module per resource: :mod:`kb.api.search` (search, articles, categories),
-:mod:`kb.api.admin`, :mod:`kb.api.health`, and the pages' :mod:`kb.web.routes`.
+:mod:`kb.api.admin`, :mod:`kb.api.health`, :mod:`kb.api.metrics` (``/metrics``), :mod:`kb.api.docs`
+(``/docs``), and the pages' :mod:`kb.web.routes`. What every request passes first (rate limits, body limit,
+headers, request metrics) is in :mod:`kb.api.middleware`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ def create_app(
     watch: bool = True,
 ) -> FastAPI:
     """Build the app. Pass ``embedder`` (or a ready ``service``) to skip loading the real model (tests)."""
-    from kb.api import admin, errors, health, search
+    from kb.api import admin, docs, errors, health, search
+    from kb.api.metrics import HTTPMetrics, Metrics
+    from kb.api.metrics import router as metrics_router
+    from kb.api.middleware import BodyLimit, RateLimit, SecurityHeaders
     from kb.web import router as web_router
+
+    metrics = Metrics()  # one registry per app: several apps live in one test process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +45,7 @@ def create_app(
 
             svc = KBService(settings, embedder if embedder is not None else load_embedder(settings))
         app.state.kb = svc
+        metrics.attach(svc)
         watcher = Watcher(svc) if watch else None
         if watcher is not None:
             watcher.start()
@@ -46,13 +54,23 @@ def create_app(
         finally:
             if watcher is not None:
                 watcher.stop()
+            metrics.detach(svc)  # a service handed in may outlive this app
 
     app = FastAPI(
         title="kb: help-center search", version=__version__, lifespan=lifespan,
         description="FAQ semantic search for a Korean (and multilingual) customer help center.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load scripts from a CDN: kb.api.docs serves its own
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     errors.install(app)
-    for router in (health.router, search.router, admin.router, web_router):
+    for router in (health.router, search.router, admin.router, metrics_router, web_router):
         app.include_router(router)
+    docs.install(app)
+    # the last added runs first: count everything, then headers on every answer, then refuse early
+    # (rate limit before reading a body), then read and bound the body
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(RateLimit, settings=settings, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HTTPMetrics, metrics=metrics)
     return app

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from kb.api.errors import ERROR_RESPONSES, InputError
+from kb.api.metrics import record_search
 from kb.api.schemas import ArticleOut, CategoriesOut, CategoryOut, ErrorOut, SearchOut, article_out, search_out
 from kb.deps import ServiceDep
 from kb.errors import QueryError
@@ -18,17 +20,21 @@ router = APIRouter()
 
 @router.get("/search", response_model=SearchOut, tags=["search"], responses=ERROR_RESPONSES)
 def search(
+    request: Request,
     svc: ServiceDep,
     q: Annotated[str, Query(description="the customer's question", min_length=1, max_length=MAX_QUERY_CHARS)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of results")] = DEFAULT_K,
     category: Annotated[str | None, Query(description="only this category")] = None,
     locale: Annotated[str | None, Query(description="only this locale, e.g. ko or en")] = None,
 ) -> SearchOut:
+    started = time.perf_counter()
     try:
         resp = svc.searcher.search(q, k=k, category=category or None, locale=locale or None)
     except QueryError as e:
         raise InputError("q", str(e)) from None
-    return search_out(resp)
+    out = search_out(resp)
+    record_search(request, resp.decision, time.perf_counter() - started)
+    return out
 
 
 @router.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
