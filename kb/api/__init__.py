@@ -28,10 +28,12 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Pass ``embedder`` (or a ready ``service``) to skip loading the real model (tests)."""
     from kb.api import admin, docs, errors, health, search
+    from kb.api.cors import PublicCORS
     from kb.api.metrics import HTTPMetrics, Metrics
     from kb.api.metrics import router as metrics_router
     from kb.api.middleware import BodyLimit, RateLimit, SecurityHeaders
     from kb.web import router as web_router
+    from kb.web.widget import router as widget_router
 
     metrics = Metrics()  # one registry per app: several apps live in one test process
 
@@ -66,11 +68,13 @@ def create_app(
     errors.install(app)
     for router in (health.router, search.router, admin.router, metrics_router, web_router):
         app.include_router(router)
+    app.include_router(widget_router)  # /widget.js: the search box for a shop's own pages
     docs.install(app)
     # the last added runs first: count everything, then headers on every answer, then refuse early
     # (rate limit before reading a body), then read and bound the body
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(RateLimit, settings=settings, metrics=metrics)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PublicCORS, origins=settings.cors_origins)  # KB_CORS_ORIGINS, on the public API only
     app.add_middleware(HTTPMetrics, metrics=metrics)
     return app

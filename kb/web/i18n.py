@@ -107,6 +107,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "agent_key_saved": "상담원 키를 이 탭에서만 기억해요.",
         "agent_key_wrong": "상담원 키가 맞지 않아요. 고객용 답변만 보여요.",
         "open_article": "원문 보기",
+        # the search box on a shop's own pages (/widget.js)
+        "widget_label": "고객센터 도움말 검색",
+        "widget_results": "검색 결과",
+        "widget_more": "고객센터에서 보기",
     },
     "en": {
         "page_title": "Hangyeol Market Help Center",
@@ -204,6 +208,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "agent_key_saved": "The agent key is kept for this tab only.",
         "agent_key_wrong": "Wrong agent key: showing customer answers only.",
         "open_article": "Open article",
+        "widget_label": "Help center search",
+        "widget_results": "Search results",
+        "widget_more": "Open in the help center",
     },
 }
 

@@ -149,7 +149,8 @@
     const node = el("article", { class: "card" + (best ? " card-best" : ""), id,
                                  dataset: { articleId: hit.article_id } },
       el("div", { class: "card-top" },
-        best ? el("span", { class: "best-label" }, t("best_answer")) : null,
+        // a heading: the card's title (h3) needs an h2 above it, and "best answer" is what this part is
+        best ? el("h2", { class: "best-label" }, t("best_answer")) : null,
         el("span", { class: "badge" }, hit.category)),
       el("h3", { class: "card-title" }, toggle),
       hit.question && hit.question !== hit.title

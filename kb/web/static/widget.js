@@ -1,0 +1,488 @@
+/* kb's search box for a shop's own pages.
+ *
+ *   <script src="https://kb.example/widget.js" data-kb-lang="ko" defer></script>
+ *   <div data-kb-search></div>
+ *
+ * Every [data-kb-search] element gets the box: suggestions as you type (an ARIA combobox), answers,
+ * "was this helpful?", and the way to a person when nothing fits. It lives in an open shadow root, so the
+ * shop's CSS cannot reach it and its CSS cannot reach the shop. The API is wherever this script came from.
+ *
+ * Strict CSP on the host page: the styles go in through a constructed stylesheet (adoptedStyleSheets),
+ * which Chromium does not hold to style-src; only where that API is missing does a <style> element inside
+ * the shadow root carry them (and then the page's style-src must allow it). No style attributes, no eval,
+ * no cookies (every request is credentials: "omit"), nothing from a CDN. The host page's CSP must allow
+ * this origin in script-src and connect-src.
+ */
+(function () {
+  "use strict";
+
+  // written in by the server (kb/web/widget.py): {"ko": {...}, "en": {...}}
+  const STRINGS = /*@kb-strings*/{};
+  const script = document.currentScript || document.querySelector("script[src*='/widget.js']");
+  if (!script || window.kbSearch) return; // no way to know the API, or loaded twice
+  const BASE = new URL(script.src, location.href).href.replace(/\/widget\.js([?#].*)?$/, "");
+  const SCRIPT_LANG = script.getAttribute("data-kb-lang");
+  const SETTLE_MS = 3000; // as on the help page: only a "no answer" the customer stays on is reported
+  const DEBOUNCE_MS = 150;
+  const SVG = "http://www.w3.org/2000/svg";
+
+  const CSS = `
+:host { display: block; }
+.kb {
+  all: initial; display: block; box-sizing: border-box; max-width: 640px; color: #17212b; text-align: left;
+  font: 16px/1.6 "Pretendard", "Apple SD Gothic Neo", "Noto Sans KR", "Noto Sans CJK KR", "Malgun Gothic",
+    system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  word-break: keep-all; overflow-wrap: anywhere;
+}
+.kb *, .kb *::before, .kb *::after { box-sizing: border-box; }
+[hidden] { display: none !important; }
+.sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden;
+      clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+:focus-visible { outline: 3px solid #2563eb; outline-offset: 2px; border-radius: 6px; }
+.search { position: relative; margin: 0; }
+.box { display: flex; align-items: center; gap: 6px; padding: 5px 5px 5px 12px; background: #fff;
+       border: 1.5px solid #b9c4cd; border-radius: 14px; }
+.box:focus-within { border-color: #0f766e; box-shadow: 0 0 0 3px rgba(15, 118, 110, .18); }
+.icon { width: 20px; height: 20px; stroke: #46525e; stroke-width: 2; fill: none; stroke-linecap: round; }
+input { flex: 1; min-width: 0; border: 0; outline: none; background: transparent; font: inherit; color: inherit;
+        padding: 8px 2px; }
+input::placeholder { color: #6b7682; }
+input::-webkit-search-cancel-button { display: none; }
+button { font: inherit; color: inherit; cursor: pointer; }
+.clear { display: inline-grid; place-items: center; width: 34px; height: 34px; border: 0; border-radius: 50%;
+         background: transparent; }
+.clear:hover { background: #f5f7f9; }
+.clear svg { width: 16px; height: 16px; stroke: #46525e; stroke-width: 2.2; fill: none; stroke-linecap: round; }
+.go { min-height: 40px; padding: 0 16px; border: 0; border-radius: 10px; background: #0f766e; color: #fff;
+      font-weight: 700; white-space: nowrap; }
+.go:hover { background: #0b5d57; }
+.list { position: absolute; z-index: 10; left: 0; right: 0; top: calc(100% + 4px); margin: 0; padding: 4px;
+        list-style: none; background: #fff; border: 1px solid #d5dde3; border-radius: 12px;
+        box-shadow: 0 12px 32px -8px rgba(16, 24, 40, .25); max-height: 320px; overflow-y: auto; }
+.option { display: flex; justify-content: space-between; gap: 10px; padding: 8px 10px; border-radius: 8px;
+          cursor: pointer; }
+.option:hover, .option[aria-selected="true"] { background: #e6f4f1; }
+.option[aria-selected="true"] { outline: 2px solid #0f766e; outline-offset: -2px; }
+.option-text { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.option-kind { flex-shrink: 0; font-size: 12px; color: #46525e; }
+.status { margin: 10px 2px 6px; font-size: 14px; color: #46525e; }
+.status:empty { margin: 0; }
+.results { list-style: none; margin: 0; padding: 0; display: grid; gap: 8px; }
+.hit { background: #fff; border: 1px solid #e2e7ec; border-radius: 12px; padding: 12px 14px; }
+.hit-best { border: 1.5px solid #0f766e; }
+.best { display: inline-block; margin-bottom: 4px; padding: 0 8px; border-radius: 999px; background: #0f766e;
+        color: #fff; font-size: 12px; font-weight: 700; line-height: 22px; }
+.toggle { display: flex; width: 100%; align-items: flex-start; justify-content: space-between; gap: 10px;
+          padding: 0; border: 0; background: none; text-align: left; font-weight: 700; }
+.toggle:hover .title { color: #0b5d57; }
+.chevron { width: 20px; height: 20px; margin-top: 2px; stroke: #46525e; stroke-width: 2; fill: none;
+           stroke-linecap: round; stroke-linejoin: round; }
+.toggle[aria-expanded="true"] .chevron { transform: rotate(180deg); }
+.category { display: block; margin-top: 2px; font-size: 12.5px; font-weight: 600; color: #0b5d57; }
+.snippet { margin: 6px 0 0; font-size: 14.5px; color: #46525e; }
+mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; }
+.answer { margin-top: 10px; padding-top: 10px; border-top: 1px solid #e2e7ec; }
+.prose { font-size: 15px; }
+.prose > :first-child { margin-top: 0; }
+.prose > :last-child { margin-bottom: 0; }
+.prose p, .prose ul, .prose ol { margin: 0 0 8px; }
+.prose ul, .prose ol { padding-left: 22px; }
+.prose ul { list-style: disc; }
+.prose h1, .prose h2, .prose h3, .prose h4 { font-size: 15px; margin: 12px 0 4px; }
+.prose a, .more, .cta, .tel { color: #0b5d57; }
+.prose code { background: #f0f3f6; border-radius: 4px; padding: 1px 4px; }
+.prose table { border-collapse: collapse; display: block; overflow-x: auto; font-size: 14px; }
+.prose th, .prose td { border: 1px solid #e2e7ec; padding: 5px 8px; text-align: left; }
+.helpful { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 12px; padding: 10px 12px;
+           background: #f5f7f9; border-radius: 10px; }
+.helpful-q { margin-right: auto; font-size: 14px; font-weight: 600; color: #46525e; }
+.vote { min-height: 32px; padding: 0 12px; border: 1px solid #d5dde3; border-radius: 8px; background: #fff;
+        font-size: 14px; font-weight: 600; }
+.vote:hover { background: #f5f7f9; }
+.vote:disabled { opacity: .6; cursor: default; }
+.vote-yes { border-color: #0f766e; color: #0b5d57; }
+.msg { margin: 8px 0 0; font-size: 14px; font-weight: 600; color: #0b5d57; }
+.msg:empty { display: none; }
+.more { display: inline-block; margin-top: 8px; font-size: 14px; }
+.contact { margin-top: 8px; padding: 14px 16px; background: #fff; border: 1px solid #e2e7ec; border-radius: 12px; }
+.contact-title { margin: 0; font-weight: 700; }
+.contact p { margin: 4px 0 0; font-size: 14.5px; color: #46525e; }
+.phone-label { font-weight: 700; color: #17212b; }
+.tel { font-weight: 700; }
+.cta { display: inline-block; margin-top: 8px; font-weight: 700; }
+.footer { margin: 10px 2px 0; font-size: 14px; color: #46525e; }
+`;
+
+  let sheet = null;
+
+  /** Styles for one shadow root: a shared constructed sheet, or a <style> where that API is missing. */
+  function addStyles(root) {
+    if (window.CSSStyleSheet && "adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+      try {
+        if (!sheet) {
+          sheet = new CSSStyleSheet();
+          sheet.replaceSync(CSS);
+        }
+        root.adoptedStyleSheets = [sheet];
+        return;
+      } catch (e) {
+        sheet = null; /* fall through to a <style> element */
+      }
+    }
+    const style = document.createElement("style");
+    style.textContent = CSS;
+    root.append(style);
+  }
+
+  function pickLang(...wanted) {
+    for (const w of wanted) {
+      const code = String(w || "").trim().toLowerCase().slice(0, 2);
+      if (STRINGS[code]) return code;
+    }
+    return STRINGS.ko ? "ko" : Object.keys(STRINGS)[0] || "ko";
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function icon(cls, paths) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", cls);
+    for (const d of paths) {
+      const path = document.createElementNS(SVG, "path");
+      path.setAttribute("d", d);
+      svg.append(path);
+    }
+    return svg;
+  }
+
+  /** HTML the server rendered and made safe (answer_html, snippet_html); its links point at kb, not the shop. */
+  function serverHTML(tag, cls, html) {
+    const node = el(tag, { class: cls });
+    node.innerHTML = html || "";
+    for (const a of node.querySelectorAll("a[href]")) {
+      a.href = new URL(a.getAttribute("href"), BASE + "/").href;
+    }
+    return node;
+  }
+
+  async function api(path, options) {
+    const res = await fetch(BASE + path, Object.assign({ credentials: "omit", mode: "cors" }, options));
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = new Error((data && data.detail) || "HTTP " + res.status);
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  const getJSON = (path, signal) => api(path, { signal, headers: { Accept: "application/json" } });
+  const postJSON = (path, body) => api(path, {
+    method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+
+  /** True while the last letter is a lone jamo (반ㅍ, ㅂㅍ): a search would not help yet, suggestions do. */
+  function endsUnfinished(text) {
+    const s = text.trimEnd();
+    const code = s ? s.charCodeAt(s.length - 1) : 0;
+    return code >= 0x3131 && code <= 0x318e;
+  }
+
+  /** One search box in ``host``. */
+  function mount(host) {
+    if (!host || host.shadowRoot) return;
+    const lang = pickLang(host.getAttribute("data-kb-lang"), SCRIPT_LANG, document.documentElement.lang);
+    const strings = STRINGS[lang] || {};
+    const t = (key, vars) => (strings[key] || key).replace(/\{(\w+)\}/g,
+      (m, name) => (vars && name in vars ? String(vars[name]) : m));
+    const root = host.attachShadow({ mode: "open" }); // open: assistive tech and test tools can see inside
+    addStyles(root);
+
+    const input = el("input", {
+      id: "kb-q", type: "search", placeholder: t("search_placeholder"), maxlength: "200", autocomplete: "off",
+      autocapitalize: "off", spellcheck: "false", enterkeyhint: "search", role: "combobox",
+      "aria-autocomplete": "list", "aria-expanded": "false", "aria-controls": "kb-list",
+    });
+    const clear = el("button", { type: "button", class: "clear", "aria-label": t("clear"), hidden: true },
+      icon("", ["M6 6l12 12M18 6 6 18"]));
+    const list = el("ul", { id: "kb-list", class: "list", role: "listbox", "aria-label": t("suggestions_label"),
+                            hidden: true });
+    const form = el("form", { class: "search", role: "search", "aria-label": t("widget_label") },
+      el("label", { for: "kb-q", class: "sr" }, t("search_label")),
+      el("div", { class: "box" }, icon("icon", ["M20 20l-3.5-3.5", "M18 11a7 7 0 1 1-14 0 7 7 0 0 1 14 0"]),
+        input, clear, el("button", { type: "submit", class: "go" }, t("search_button"))),
+      list);
+    const status = el("p", { class: "status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+    const results = el("ul", { class: "results", "aria-label": t("widget_results"), hidden: true });
+    const contact = el("div", { class: "contact", hidden: true });
+    const footer = el("p", { class: "footer", hidden: true });
+    root.append(el("div", { class: "kb", lang }, form, status, results, contact, footer));
+
+    const state = { query: "", seq: 0, abort: null, suggestSeq: 0, suggestAbort: null, suggestions: [],
+                    active: -1, settle: 0, reported: new Set() };
+
+    const helpURL = (query, hash) => BASE + "/?" + new URLSearchParams({ q: query, lang }) + (hash || "");
+
+    // --- search ---------------------------------------------------------------------------------
+
+    async function search(query, settled) {
+      const q = query.trim();
+      const seq = ++state.seq;
+      clearTimeout(state.settle);
+      if (state.abort) state.abort.abort();
+      if (!q) {
+        state.query = "";
+        status.textContent = "";
+        results.hidden = true;
+        results.replaceChildren();
+        contact.hidden = true;
+        footer.hidden = true;
+        return;
+      }
+      const ctrl = new AbortController();
+      state.abort = ctrl;
+      status.textContent = t("status_searching");
+      try {
+        const data = await getJSON("/search?" + new URLSearchParams({ q, k: "3" }), ctrl.signal);
+        if (seq !== state.seq) return; // a newer search started meanwhile
+        state.query = q;
+        render(data);
+        if (data.decision === "none" || !(data.results || []).length) {
+          if (settled) report(q, "none");
+          else state.settle = setTimeout(() => { if (seq === state.seq) report(q, "none"); }, SETTLE_MS);
+        }
+      } catch (err) {
+        if (err.name !== "AbortError" && seq === state.seq) status.textContent = t("status_error");
+      }
+    }
+
+    // editors see searches that found nothing (kb feedback); a lost report must never disturb the box
+    function report(query, kind) {
+      const key = kind + ":" + query;
+      if (state.reported.has(key)) return;
+      state.reported.add(key);
+      postJSON("/unanswered", { query, kind }).catch(() => state.reported.delete(key));
+    }
+
+    function render(data) {
+      const hits = data.results || [];
+      const none = data.decision === "none" || !hits.length;
+      results.replaceChildren();
+      results.hidden = none; // nothing fits: the way to a person, not a list of near-misses
+      status.textContent = none ? t("status_none", { q: data.query }) : t("status_count", { q: data.query, n: hits.length });
+      if (!none) hits.forEach((hit, i) => results.append(card(hit, i, data.decision === "answer" && i === 0)));
+      contact.hidden = !none;
+      footer.hidden = none;
+      if (none) showContact(data.query);
+      else {
+        footer.replaceChildren(t("contact_cta"), " ",
+          el("a", { class: "cta", href: helpURL(data.query, "#contact"), onclick: () => report(data.query, "contact") },
+            t("contact_cta_link")));
+      }
+    }
+
+    function card(hit, index, best) {
+      const answerId = "kb-a" + index;
+      const toggle = el("button", { type: "button", class: "toggle", "aria-expanded": String(best),
+                                    "aria-controls": answerId },
+        el("span", {}, el("span", { class: "title" }, hit.title), el("span", { class: "category" }, hit.category)),
+        icon("chevron", ["m6 9 6 6 6-6"]));
+      const snippet = serverHTML("p", "snippet", hit.snippet_html);
+      snippet.hidden = best;
+      const answer = el("div", { class: "answer", id: answerId, hidden: !best },
+        serverHTML("div", "prose", hit.answer_html), helpful(hit),
+        el("a", { class: "more", href: helpURL(hit.title) }, t("widget_more")));
+      toggle.addEventListener("click", () => {
+        const open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", String(open));
+        answer.hidden = !open;
+        snippet.hidden = open;
+      });
+      return el("li", { class: "hit" + (best ? " hit-best" : ""), "data-article-id": hit.article_id },
+        best ? el("span", { class: "best" }, t("best_answer")) : null, toggle, snippet, answer);
+    }
+
+    function helpful(hit) {
+      const msg = el("p", { class: "msg", role: "status" });
+      const group = el("div", { class: "helpful", role: "group", "aria-label": t("helpful_q") },
+        el("span", { class: "helpful-q", "aria-hidden": "true" }, t("helpful_q")));
+      const buttons = [true, false].map((yes) => el("button", {
+        type: "button", class: "vote" + (yes ? " vote-yes" : ""), "data-helpful": String(yes),
+        onclick: () => vote(hit, yes, group, buttons, msg),
+      }, t(yes ? "helpful_yes" : "helpful_no")));
+      group.append(...buttons);
+      return el("div", {}, group, msg);
+    }
+
+    async function vote(hit, yes, group, buttons, msg) {
+      buttons.forEach((b) => { b.disabled = true; });
+      msg.textContent = "";
+      try {
+        await postJSON("/feedback", { query: state.query, article_id: hit.article_id, helpful: yes });
+        group.hidden = true;
+        msg.textContent = t(yes ? "thanks" : "thanks_no");
+        if (!yes) {
+          msg.append(" ", el("a", { class: "cta", href: helpURL(state.query, "#contact"),
+                                    onclick: () => report(state.query, "contact") }, t("contact_cta_link")));
+        }
+      } catch (err) {
+        buttons.forEach((b) => { b.disabled = false; });
+        msg.textContent = t("feedback_error");
+      }
+    }
+
+    function showContact(query) {
+      const phone = t("contact_phone");
+      contact.replaceChildren(
+        el("p", { class: "contact-title" }, t("contact_title")),
+        el("p", {}, t("contact_intro")),
+        el("p", {}, el("span", { class: "phone-label" }, t("contact_phone_label")), " ",
+          el("a", { class: "tel", href: "tel:" + phone.replace(/[^\d+]/g, "") }, phone), " · ", t("contact_hours")),
+        el("a", { class: "cta", href: helpURL(query, "#contact"), onclick: () => report(query, "contact") },
+          t("contact_cta_link")));
+    }
+
+    // --- suggestions (the ARIA 1.2 combobox pattern: focus stays in the box) -------------------
+
+    async function suggest(query) {
+      const q = query.trim();
+      const seq = ++state.suggestSeq;
+      if (state.suggestAbort) state.suggestAbort.abort();
+      if (!q) {
+        close();
+        return;
+      }
+      const ctrl = new AbortController();
+      state.suggestAbort = ctrl;
+      try {
+        const data = await getJSON("/suggest?" + new URLSearchParams({ q, limit: "6" }), ctrl.signal);
+        if (seq !== state.suggestSeq || input.value.trim() !== q) return;
+        open(q, data.suggestions.filter((s) => s.text.trim() !== q));
+      } catch (err) {
+        if (err.name !== "AbortError") close();
+      }
+    }
+
+    function open(query, items) {
+      state.suggestions = items;
+      list.dataset.query = query; // what the options answer (a slower, older answer never lands)
+      state.active = -1;
+      input.removeAttribute("aria-activedescendant");
+      if (!items.length || root.activeElement !== input) {
+        close();
+        return;
+      }
+      list.replaceChildren(...items.map((s, i) => el("li", {
+        id: "kb-o" + i, role: "option", class: "option", "aria-selected": "false",
+        onmousedown: (e) => e.preventDefault(), // keep the focus in the box
+        onclick: () => choose(i),
+      }, el("span", { class: "option-text" }, s.text), el("span", { class: "option-kind" }, t("kind_" + s.kind)))));
+      list.hidden = false;
+      input.setAttribute("aria-expanded", "true");
+    }
+
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      state.suggestions = [];
+      state.active = -1;
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+    }
+
+    function highlight(index) {
+      const items = list.querySelectorAll(".option");
+      if (!items.length) return;
+      state.active = (index + items.length) % items.length;
+      items.forEach((item, i) => item.setAttribute("aria-selected", String(i === state.active)));
+      input.setAttribute("aria-activedescendant", items[state.active].id);
+      items[state.active].scrollIntoView({ block: "nearest" });
+    }
+
+    function choose(index) {
+      const s = state.suggestions[index];
+      if (!s) return;
+      input.value = s.text;
+      clear.hidden = false;
+      close();
+      typed.cancel();
+      search(s.text, true);
+    }
+
+    // --- wiring ---------------------------------------------------------------------------------
+
+    let timer = 0;
+    const typed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const value = input.value;
+        suggest(value);
+        if (!value.trim() || !endsUnfinished(value)) search(value, false);
+      }, DEBOUNCE_MS);
+    };
+    typed.cancel = () => clearTimeout(timer);
+
+    input.addEventListener("input", () => {
+      clearTimeout(state.settle); // still typing: the query on screen was not the one
+      clear.hidden = !input.value;
+      typed();
+    });
+    input.addEventListener("keydown", (event) => {
+      const shown = !list.hidden && state.suggestions.length > 0;
+      if (event.key === "ArrowDown" && shown) {
+        event.preventDefault();
+        highlight(state.active + 1);
+      } else if (event.key === "ArrowUp" && shown) {
+        event.preventDefault();
+        highlight(state.active - 1);
+      } else if (event.key === "Enter" && shown && state.active >= 0) {
+        event.preventDefault();
+        choose(state.active);
+      } else if (event.key === "Escape" && shown) {
+        event.preventDefault();
+        close();
+      }
+    });
+    // closed only if the focus really went elsewhere (a click on an option keeps it; see onmousedown)
+    input.addEventListener("blur", () => setTimeout(() => { if (root.activeElement !== input) close(); }, 100));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      typed.cancel();
+      close();
+      search(input.value, true);
+    });
+    clear.addEventListener("click", () => {
+      input.value = "";
+      clear.hidden = true;
+      typed.cancel();
+      close();
+      search("", false);
+      input.focus();
+    });
+  }
+
+  function start() {
+    document.querySelectorAll("[data-kb-search]").forEach(mount);
+  }
+
+  // for pages that add a box later (single-page shops): window.kbSearch.mount(element)
+  window.kbSearch = { mount };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
