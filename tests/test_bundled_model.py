@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 import kb.bundled_model as kbm
-from kb.errors import ModelError
 from kb.bundled_model import (
     BUNDLED_SHA256,
     MARKER_FILE,
@@ -29,6 +28,7 @@ from kb.bundled_model import (
     normalizer_plan,
     parse_q4,
 )
+from kb.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER_NAME = f"multilingual-e5-small-{BUNDLED_SHA256[:12]}"

@@ -275,8 +275,11 @@ def test_onnx_embeddings_equal_sentence_transformers(real_cache: Path, st_refere
     assert (queries * ref_q).sum(axis=1).min() >= floor
     assert (passages * ref_p).sum(axis=1).min() >= floor
     assert (queries * passages).sum(axis=1).max() < 0.99  # "query: " and "passage: " prefixes differ
-    one_by_one = np.vstack([emb.embed_queries([q]) for q in SAMPLE_QUESTIONS[:3]])
-    np.testing.assert_allclose(one_by_one, queries[:3], atol=1e-5)  # padding in a batch changes nothing
+    one_by_one = np.vstack([emb.embed_queries([q]) for q in SAMPLE_QUESTIONS])
+    assert (one_by_one * ref_q).sum(axis=1).min() >= floor
+    if precision == "fp32":  # padding in a batch changes nothing
+        np.testing.assert_allclose(one_by_one, queries, atol=1e-5)
+    # int8 quantises activations with one scale per batch, so batch-mates shift a vector slightly
 
 
 @pytest.mark.slow
@@ -296,8 +299,8 @@ def test_export_files_match_their_marker(real_cache: Path) -> None:
     assert marker["check"]["fp32_min_cosine"] >= 0.9999 and marker["check"]["int8_min_cosine"] >= 0.98
     for name in EXPORT_FILES:
         assert file_sha256(folder / name) == marker["files"][name]["sha256"], name
-    assert 400e6 < (folder / "model.onnx.data").stat().st_size < 500e6
-    assert 100e6 < (folder / "model_int8.onnx.data").stat().st_size < 130e6
+    assert 400e6 < (folder / "model.onnx.data").stat().st_size < 500e6  # float32
+    assert (folder / "model_int8.onnx.data").stat().st_size < 0.9 * (folder / "model.onnx.data").stat().st_size
 
 
 @pytest.mark.slow
