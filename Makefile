@@ -14,6 +14,7 @@ $(VENV)/.kb-installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/kb model  # the bundled model, converted and exported to ONNX once into the kb cache (torch only here)
 	touch $@
 
 # What the tests need from Debian: Chromium, ChromeDriver and CJK fonts for the browser tests and screenshots

@@ -28,6 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         articles_dir=getattr(args, "articles", None), index_dir=getattr(args, "index", None),
         model=getattr(args, "model", None), host=getattr(args, "host", None), port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -141,7 +142,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
-    resp = open_searcher(settings).search(args.query, k=args.k, category=args.category, locale=args.locale)
+    resp = open_searcher(settings).search(args.query, k=args.k, category=args.category, locale=args.locale,
+                                          audience="public" if args.public else "agents")
     if args.json:
         from kb.api.schemas import search_out
 
@@ -159,15 +161,49 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
     from kb.api import create_app
-    from kb.index import load_index
+    from kb.index.store import resolve_build
 
     settings = _settings(args)
-    load_index(settings.index_dir)  # fail fast, with the fix, before loading the model
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
+    options = {"host": settings.host, "port": settings.port, "log_level": args.log_level, **SERVER_OPTIONS}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    # several processes: each worker builds its app from the environment, so hand the settings over there
+    for var, name in settings.ENV.items():
+        value = getattr(settings, name)
+        if value is not None and value != ():
+            os.environ[var] = ",".join(value) if isinstance(value, tuple) else str(value)
+    uvicorn.run("kb.api:app_from_env", factory=True, workers=settings.workers, **options)
+    return 0
+
+
+# uvicorn's own limits: idle keep-alive connections close after 5 s, request heads are bounded in size (bodies
+# in size and time by kb.api.middleware.BodyLimit). uvicorn has no timeout for slow headers: in public, a
+# reverse proxy goes in front (README, Deployment). proxy_headers off: X-Forwarded-For is believed only from
+# KB_TRUSTED_PROXIES (kb.api.middleware.client_address), never rewritten by uvicorn first.
+SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "h11_max_incomplete_event_size": 16 * 1024,
+                                  "limit_concurrency": 1000, "server_header": False, "proxy_headers": False,
+                                  "timeout_graceful_shutdown": 10}
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    """Prepare the bundled model in the cache (conversion and ONNX export, once), so that the first `kb build`
+    or `kb serve` does not have to; print where it is."""
+    import time
+
+    from kb.bundled_model import bundled_model_path
+    from kb.onnx_model import bundled_onnx_path
+
+    settings = _settings(args)
+    for step in (bundled_model_path, bundled_onnx_path):
+        started = time.perf_counter()
+        print(f"{step(settings.cache_dir)}  ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -323,14 +359,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--category")
     s.add_argument("--locale")
     s.add_argument("--json", action="store_true", help="print the API's JSON")
+    s.add_argument("--public", action="store_true",
+                   help="search as a customer does (leave out `audience: agents` articles, which are shown by default)")
     s.set_defaults(func=cmd_search)
 
     sv = sub.add_parser("serve", help="serve the API and the help-center page")
     common(sv)
     sv.add_argument("--host", help="KB_HOST, default 127.0.0.1")
     sv.add_argument("--port", type=int, help="KB_PORT, default 8000")
+    sv.add_argument("--workers", type=int, help="server processes (KB_WORKERS, default 1); each loads the model "
+                                                "and the build, and all share the feedback store")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     sv.set_defaults(func=cmd_serve)
+
+    mo = sub.add_parser("model", help="prepare the bundled model in the cache (KB_CACHE_DIR): convert and export")
+    mo.set_defaults(func=cmd_model)
 
     e = sub.add_parser("eval", help="measure retrieval quality on labelled queries")
     common(e)

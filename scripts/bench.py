@@ -1,6 +1,9 @@
-"""Speed benchmark: build time, incremental rebuild ratio, query latency in process and over HTTP, memory.
+"""Speed benchmark: build time, incremental rebuild ratio, load/reload time, query latency in process and over
+HTTP beside a naive baseline (sentence-transformers on torch + a FAISS flat search, same model, same queries),
+server start-up and memory, throughput with 8 concurrent clients, and large synthetic knowledge bases.
 
-Usage: python scripts/bench.py [--skip-synthetic] [--queries N] [--synthetic-entries N]
+Usage: python scripts/bench.py [--skip-synthetic] [--skip-http] [--skip-naive] [--queries N]
+                               [--synthetic-entries N [N ...]]
 
 Prints one block per data set. Model load is timed separately and excluded from build figures.
 """
@@ -8,6 +11,7 @@ Prints one block per data set. Model load is timed separately and excluded from 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -90,7 +94,34 @@ def timed(call: Callable[[str], object], inputs: list[str], unit: float) -> list
     return times
 
 
-def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
+def naive_baseline(index_dir: Path, queries: list[str], cache_dir: Path) -> float:
+    """What kb should beat: encode the query with sentence-transformers on torch (one thread, as kb's queries)
+    and search a FAISS flat index of the same vectors. Returns its p50 in ms."""
+    import faiss
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from kb.bundled_model import bundled_model_path
+    from kb.index import load_index
+
+    torch.set_num_threads(1)
+    model = SentenceTransformer(str(bundled_model_path(cache_dir)), device="cpu")
+    index = load_index(index_dir)
+    flat = faiss.IndexFlatIP(index.faiss_index.d)
+    flat.add(index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal))
+
+    def naive(q: str) -> None:
+        vec = model.encode(["query: " + q], normalize_embeddings=True, convert_to_numpy=True)
+        flat.search(vec, 5)
+
+    naive(queries[0])
+    times = timed(naive, queries, 1e3)
+    print(f"  naive baseline      p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  (sentence-transformers "
+          "on torch, 1 thread, + FAISS flat top 5)")
+    return pct(times, 50)
+
+
+def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> float:  # type: ignore[no-untyped-def]
     from kb.pipeline import open_build
 
     t = time.perf_counter()
@@ -100,8 +131,12 @@ def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> None:  
           "the searcher's arrays; the build after one edit)")
     searcher.search(queries[0])  # warm up (loads Kiwi once per process)
     times = timed(lambda q: searcher.search(q, k=5), queries, 1e3)
-    print(f"  query in process    p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  ({len(times)} queries)")
+    print(f"  query in process    p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  ({len(times)} distinct "
+          "queries, none cached)")
     latency_suggest(searcher.index, queries)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  bench process peak  {peak:8.0f} MiB")
+    return pct(times, 50)
 
 
 def latency_suggest(index, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -122,11 +157,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def latency_http(index_dir: Path, queries: list[str]) -> None:
+def latency_http(index_dir: Path, queries: list[str], throughput_queries: list[str]) -> float:
     import httpx
 
     port = free_port()
-    env = dict(os.environ, KB_INDEX_DIR=str(index_dir), KB_PORT=str(port), HF_HUB_OFFLINE="1")
+    # the bench is one client: lift the per-client limits for its server
+    env = dict(os.environ, KB_INDEX_DIR=str(index_dir), KB_PORT=str(port), HF_HUB_OFFLINE="1",
+               KB_RATE_SEARCH="100000/second", KB_RATE_SUGGEST="100000/second")
     proc = subprocess.Popen([sys.executable, "-m", "kb", "serve", "--log-level", "warning"], env=env,
                             cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -149,18 +186,59 @@ def latency_http(index_dir: Path, queries: list[str]) -> None:
                 r = client.get("/search", params={"q": q, "k": 5})
                 r.raise_for_status()
                 times.append((time.perf_counter() - t) * 1000)
-        rss = "?"
+            rate, p50, p95, errors = throughput(base, throughput_queries, clients=8)
+        rss = {}
         try:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM"):
-                    rss = f"{int(line.split()[1]) / 1024:.0f} MiB"
+                if line.startswith(("VmHWM", "VmRSS")):
+                    rss[line.split(":")[0]] = f"{int(line.split()[1]) / 1024:.0f} MiB"
         except OSError:
             pass
-        print(f"  query over HTTP     p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  "
-              f"(server start-up {startup:.1f} s, server peak RSS {rss})")
+        print(f"  query over HTTP     p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms")
+        print(f"  server              start-up {startup:.1f} s (to the first /health), RSS {rss.get('VmRSS', '?')} "
+              f"(peak {rss.get('VmHWM', '?')})")
+        print(f"  8 clients           {rate:6.1f} requests/s  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
+              f"({len(throughput_queries)} distinct queries, {errors} errors)")
+        return pct(times, 50)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def throughput(base: str, queries: list[str], clients: int) -> tuple[float, float, float, int]:
+    """Each query once, spread over ``clients`` concurrent clients; requests/s, p50, p95 (ms), errors."""
+    import threading
+
+    import httpx
+
+    todo = list(queries)
+    lock = threading.Lock()
+    times: list[float] = []
+    errors = [0]
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    q = todo.pop()
+                t = time.perf_counter()
+                try:
+                    ok = http.get("/search", params={"q": q, "k": 5}).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    times.append((time.perf_counter() - t) * 1000)
+                    errors[0] += 0 if ok else 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(times) / (time.perf_counter() - started), pct(times, 50), pct(times, 95), errors[0]
 
 
 def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
@@ -190,9 +268,10 @@ def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--queries", type=int, default=200, help="queries timed per data set")
-    ap.add_argument("--synthetic-entries", type=int, default=20000)
+    ap.add_argument("--synthetic-entries", type=int, nargs="*", default=[20000, 100000])
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--skip-naive", action="store_true", help="no sentence-transformers baseline (needs torch)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"machine: {machine()}")
@@ -201,9 +280,8 @@ def main() -> int:
     from kb.embed import load_embedder
 
     embedder = load_embedder(settings)
-    print(f"model {embedder.model_id}: loaded in {time.perf_counter() - t:.1f} s (torch import included)")
-
-    import json
+    print(f"model {embedder.model_id} ({type(embedder).__name__}, precision {settings.precision}): loaded in "
+          f"{time.perf_counter() - t:.1f} s")
 
     sample_queries = [json.loads(line)["query"] for line in
                       (ROOT / "tests" / "data" / "sample_queries.jsonl").read_text(encoding="utf-8").splitlines()
@@ -218,18 +296,31 @@ def main() -> int:
         pq = [q.query for q in load_queries(PARAKQC / "queries_dev.jsonl")]
         sets.append(("paraKQC FAQ (1,000 entries)", load_faq(PARAKQC / "faq.jsonl"), pq, []))
     if not args.skip_synthetic:
-        syn = synthetic_articles(args.synthetic_entries)
-        sets.append((f"synthetic ({sum(len(a.entries()) for a in syn):,} entries)", syn,
-                     [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
+        for n in args.synthetic_entries:
+            syn = synthetic_articles(n)
+            sets.append((f"synthetic ({sum(len(a.entries()) for a in syn):,} entries)", syn,
+                         [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
+    distinct = [json.loads(line)["query"] for line in (PARAKQC / "queries_dev.jsonl").read_text(
+        encoding="utf-8").splitlines() if line.strip()] if (PARAKQC / "queries_dev.jsonl").is_file() else []
     for name, articles, queries, config in sets:
         print(f"\n{name}")
         figures = build_figures(name, articles, embedder, config)
         rng = random.Random(1)
         chosen = rng.sample(queries, min(args.queries, len(queries)))
         try:
-            latency_in_process(Path(str(figures["index"])), embedder, chosen)
-            if not args.skip_http and name.startswith("sample"):
-                latency_http(Path(str(figures["index"])), chosen)
+            index_dir = Path(str(figures["index"]))
+            kb_p50 = latency_in_process(index_dir, embedder, chosen)
+            http_p50 = None
+            if not args.skip_http and not name.startswith("synthetic"):
+                # throughput: distinct queries never asked before (no cache hits), 400 of them
+                fresh = [q for q in distinct if q not in set(chosen)][:400] or chosen
+                http_p50 = latency_http(index_dir, chosen, fresh)
+            if not args.skip_naive and not name.startswith("synthetic"):
+                naive_p50 = naive_baseline(index_dir, chosen, settings.cache_dir)
+                ratio = f"in process {kb_p50 / naive_p50:.2f}"
+                if http_p50 is not None:
+                    ratio += f", over HTTP {http_p50 / naive_p50:.2f}"
+                print(f"  ratio to naive      {ratio} (kb p50 / naive p50; below 1 is faster)")
         finally:
             shutil.rmtree(str(figures["tmp"]), ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -91,6 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _link_prepared_models(cache: Path) -> None:
     from kb.bundled_model import MARKER_FILE
+    from kb.onnx_model import EXPORT_MARKER
     from kb.settings import _default_cache_dir
 
     user_models = Path(os.environ.get("KB_CACHE_DIR") or _default_cache_dir()) / "models"
@@ -98,7 +99,7 @@ def _link_prepared_models(cache: Path) -> None:
         return
     (cache / "models").mkdir(parents=True, exist_ok=True)
     for folder in user_models.iterdir():
-        if folder.is_dir() and (folder / MARKER_FILE).is_file():
+        if folder.is_dir() and any((folder / m).is_file() for m in (MARKER_FILE, EXPORT_MARKER)):
             (cache / "models" / folder.name).symlink_to(folder, target_is_directory=True)
 
 

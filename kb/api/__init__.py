@@ -57,6 +57,8 @@ def create_app(
             if watcher is not None:
                 watcher.stop()
             metrics.detach(svc)  # a service handed in may outlive this app
+            if service is None:
+                svc.close()
 
     app = FastAPI(
         title="kb: help-center search", version=__version__, lifespan=lifespan,
@@ -78,3 +80,10 @@ def create_app(
     app.add_middleware(PublicCORS, origins=settings.cors_origins)  # KB_CORS_ORIGINS, on the public API only
     app.add_middleware(HTTPMetrics, metrics=metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``kb serve --workers N`` process, from the ``KB_*`` environment."""
+    from kb.settings import Settings
+
+    return create_app(Settings.from_env())

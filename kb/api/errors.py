@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.schemas import ErrorOut
 
@@ -36,6 +38,8 @@ def _validation_reason(err: dict[str, Any]) -> tuple[str | None, str]:
     field = _safe(".".join(loc)) if loc else None
     name = field or "the value"
     kind, ctx, value = err.get("type"), err.get("ctx") or {}, err.get("input")
+    if kind == "json_invalid":
+        return None, "the body is not valid JSON"
     if kind == "missing":
         return field, f"{name} is required"
     if kind == "string_too_short" and ctx.get("min_length") == 1:
@@ -56,5 +60,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, InputError)
         return JSONResponse(status_code=422, content={"detail": exc.reason, "field": exc.field})
 
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not JSON text (e.g. not UTF-8): one shape, a documented 422
+            return JSONResponse(status_code=422, content={"detail": "the body is not valid JSON text (UTF-8)",
+                                                          "field": "body"})
+        if exc.status_code in (204, 304):
+            return await http_exception_handler(request, exc)
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail, "field": None},
+                            headers=getattr(exc, "headers", None))
+
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(InputError, on_input)
+    app.add_exception_handler(StarletteHTTPException, on_http)

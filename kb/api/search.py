@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from kb.api.auth import AudienceDep
 from kb.api.errors import ERROR_RESPONSES, InputError
 from kb.api.metrics import record_search
 from kb.api.schemas import ArticleOut, CategoriesOut, CategoryOut, ErrorOut, SearchOut, article_out, search_out
@@ -18,10 +19,14 @@ from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS
 router = APIRouter()
 
 
-@router.get("/search", response_model=SearchOut, tags=["search"], responses=ERROR_RESPONSES)
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "wrong agent key"}}
+
+
+@router.get("/search", response_model=SearchOut, tags=["search"], responses={**AUTH_RESPONSES, **ERROR_RESPONSES})
 def search(
     request: Request,
     svc: ServiceDep,
+    audience: AudienceDep,
     q: Annotated[str, Query(description="the customer's question", min_length=1, max_length=MAX_QUERY_CHARS)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of results")] = DEFAULT_K,
     category: Annotated[str | None, Query(description="only this category")] = None,
@@ -29,7 +34,7 @@ def search(
 ) -> SearchOut:
     started = time.perf_counter()
     try:
-        resp = svc.searcher.search(q, k=k, category=category or None, locale=locale or None)
+        resp = svc.searcher.search(q, k=k, category=category, locale=locale, audience=audience)
     except QueryError as e:
         raise InputError("q", str(e)) from None
     out = search_out(resp)
@@ -38,17 +43,16 @@ def search(
 
 
 @router.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
-            responses={404: {"model": ErrorOut, "description": "no such article"}, **ERROR_RESPONSES})
-def get_article(svc: ServiceDep, article_id: str) -> ArticleOut:
-    article = svc.index.articles.get(article_id)
+            responses={404: {"model": ErrorOut, "description": "no such article"}, **AUTH_RESPONSES,
+                       **ERROR_RESPONSES})
+def get_article(svc: ServiceDep, audience: AudienceDep, article_id: str) -> ArticleOut:
+    article = svc.index.visible(audience).get(article_id)
     if article is None:
         raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
-    from kb.feedback import FeedbackStore
-
-    return article_out(article, FeedbackStore.for_index(svc.settings.index_dir).counts(article_id))
+    return article_out(article, svc.store.counts(article_id))
 
 
-@router.get("/categories", response_model=CategoriesOut, tags=["articles"])
-def categories(svc: ServiceDep) -> CategoriesOut:
-    counts = Counter(a.category for a in svc.index.articles.values())
+@router.get("/categories", response_model=CategoriesOut, tags=["articles"], responses=AUTH_RESPONSES)
+def categories(svc: ServiceDep, audience: AudienceDep) -> CategoriesOut:
+    counts = Counter(a.category for a in svc.index.visible(audience).values())
     return CategoriesOut(categories=[CategoryOut(name=n, count=c) for n, c in sorted(counts.items())])
