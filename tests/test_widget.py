@@ -436,6 +436,12 @@ def test_no_answer_offers_the_way_to_a_person(browser: Any, site: tuple[str, str
     wait_for(browser, lambda d: any(u.query == OFF_TOPIC and u.none == 1 for u in
                                     SQLiteStore(index_dir / "feedback.sqlite").unanswered(20)),
              "the search that found nothing was not reported")
+    contact.find_element("css selector", ".cta").click()  # on to the help center, its contact panel open
+    wait_for(browser, lambda d: d.current_url.startswith(kb + "/?q="), "the link did not lead to the help center")
+    wait_for(browser, lambda d: d.find_element("css selector", "#contact").is_displayed(), "no contact panel there")
+    wait_for(browser, lambda d: any(u.query == OFF_TOPIC and u.contact >= 1 for u in
+                                    SQLiteStore(index_dir / "feedback.sqlite").unanswered(20)),
+             "going on to the contact form was not reported")
 
 
 def test_english_box(browser: Any, site: tuple[str, str, Path]) -> None:

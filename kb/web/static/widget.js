@@ -192,9 +192,10 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
   }
 
   const getJSON = (path, signal) => api(path, { signal, headers: { Accept: "application/json" } });
-  const postJSON = (path, body) => api(path, {
+  // keepalive: a report sent as the customer follows a link to the help center still arrives
+  const postJSON = (path, body, keepalive) => api(path, {
     method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
+    body: JSON.stringify(body), keepalive: !!keepalive,
   });
 
   /** True while the last letter is a lone jamo (반ㅍ, ㅂㅍ): a search would not help yet, suggestions do. */
@@ -277,7 +278,7 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
       const key = kind + ":" + query;
       if (state.reported.has(key)) return;
       state.reported.add(key);
-      postJSON("/unanswered", { query, kind }).catch(() => state.reported.delete(key));
+      postJSON("/unanswered", { query, kind }, true).catch(() => state.reported.delete(key));
     }
 
     function render(data) {
