@@ -46,6 +46,7 @@
 .icon { width: 20px; height: 20px; stroke: #46525e; stroke-width: 2; fill: none; stroke-linecap: round; }
 input { flex: 1; min-width: 0; border: 0; outline: none; background: transparent; font: inherit; color: inherit;
         padding: 8px 2px; }
+input:focus-visible { outline: none; } /* the box's ring shows the focus */
 input::placeholder { color: #6b7682; }
 input::-webkit-search-cancel-button { display: none; }
 button { font: inherit; color: inherit; cursor: pointer; }
