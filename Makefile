@@ -33,7 +33,11 @@ serve: install
 
 run: build serve
 
-test: install system
+# axe-core for the accessibility tests, pinned in tests/browser/package-lock.json (npm registry)
+tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+
+test: install system tests/browser/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest -q
 
 lint: install
