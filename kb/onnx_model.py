@@ -353,8 +353,10 @@ def plan_batches(texts: Sequence[str], batch_size: int, token_budget: int) -> li
 class OnnxEmbedder:
     """The bundled e5 on ONNX Runtime: same protocol as :class:`kb.embed.SentenceTransformerEmbedder`.
 
-    Loads only the file of the chosen precision. One session serves every thread: at most ``concurrency``
-    runs enter it at once (the others wait on a semaphore), each on ``threads`` intra-op threads.
+    Loads only the file of the chosen precision. A call that fits one batch (a search) runs on a session with
+    ``threads`` intra-op threads; a bigger call (a build) splits its batches over ``concurrency`` threads on a
+    second session of ``threads // concurrency`` threads each, made at the first such call. Across all
+    callers at most ``concurrency`` runs are inside the model at once; the others wait on a semaphore.
     """
 
     def __init__(
@@ -377,7 +379,7 @@ class OnnxEmbedder:
             )
         marker = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 - fail here, with the fix, rather than at the first query
         except ImportError:
             raise ModelError(f"the bundled model runs on ONNX Runtime, which is not installed: {ORT_FIX}") from None
         self.model_id = BUNDLED_MODEL_NAME if precision == "fp32" else f"{BUNDLED_MODEL_NAME}@{precision}"
@@ -385,20 +387,20 @@ class OnnxEmbedder:
         self.precision = precision
         self.batch_size = batch_size
         self.prompts: dict[str, str] = dict(marker["prompts"])
+        # Defaults, measured on 2 cores with scripts/bench_onnx.py (fp32): one query runs fastest on both cores
+        # (p50 25 ms; one thread 30 ms); two runs at once serve 8 concurrent clients best (44 queries/s; one
+        # run at a time 37); a build's batches go fastest as single-threaded runs side by side (112 texts/s;
+        # one two-threaded run at a time 93).
         cores = _cpu_count()
         self.threads = threads or cores
-        self.concurrency = concurrency or 1
+        self.concurrency = concurrency or cores
+        self._path = folder / MODEL_FILES[precision]
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._tokenizer = _load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
-        path = folder / MODEL_FILES[precision]
-        try:
-            self._session = ort.InferenceSession(str(path), _session_options(ort, self.threads),
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for a bad file
-            raise ModelError(
-                f"ONNX Runtime cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                f" (delete {folder} and run `kb build` again to re-export it)"
-            ) from None
+        self._session = self._new_session(self.threads)
+        self._bulk_threads = max(1, self.threads // self.concurrency)
+        self._bulk: onnxruntime.InferenceSession | None = None
+        self._bulk_lock = threading.Lock()
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed user queries (``query: `` prefix)."""
@@ -416,28 +418,52 @@ class OnnxEmbedder:
         if not prefixed:
             return out
         batches = plan_batches(prefixed, self.batch_size, BATCH_TOKENS)
+        split = len(batches) > 1 and self.concurrency > 1
+        session = self._bulk_session() if split else self._session
 
         def run(batch: list[int]) -> list[int]:
-            out[batch] = self._run([prefixed[i] for i in batch])
+            out[batch] = self._run(session, [prefixed[i] for i in batch])
             return batch
 
-        if len(batches) == 1 or self.concurrency == 1:
+        if not split:
             done: Iterator[list[int]] = map(run, batches)
             for batch in done:
                 if progress is not None:
                     progress(len(batch))
-        else:  # a build: keep every slot busy (the semaphore still bounds runs across all callers)
+        else:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="kb-embed") as pool:
                 for batch in pool.map(run, batches):
                     if progress is not None:
                         progress(len(batch))
         return out
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _run(self, session: onnxruntime.InferenceSession, texts: list[str]) -> np.ndarray:
         ids, mask = _encode(self._tokenizer, texts)
         with self._slots:
-            hidden = self._session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
+            hidden = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
         return _mean_pool(hidden, mask)
+
+    def _bulk_session(self) -> onnxruntime.InferenceSession:
+        """The session for split batches; the main one when it has no more threads than a split run would get."""
+        if self._bulk_threads >= self.threads:
+            return self._session
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = self._new_session(self._bulk_threads)
+            return self._bulk
+
+    def _new_session(self, threads: int) -> onnxruntime.InferenceSession:
+        import onnxruntime as ort
+
+        try:
+            return ort.InferenceSession(str(self._path), _session_options(ort, threads),
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for a bad file
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise ModelError(
+                f"ONNX Runtime cannot load {self._path}: {type(exc).__name__}: {first} "
+                f"(delete {self._path.parent} and run `kb build` again to re-export it)"
+            ) from None
 
 
 def _session_options(ort: Any, threads: int) -> onnxruntime.SessionOptions:
@@ -446,7 +472,8 @@ def _session_options(ort: Any, threads: int) -> onnxruntime.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one BERT chain: nothing to run in parallel
     options.inter_op_num_threads = 1
     options.intra_op_num_threads = threads
-    # Idle pool threads sleep instead of spinning: with two runs sharing two cores, spinning threads steal the
-    # cores from the run that has work (8 concurrent clients, fp32: p95 1.6 s with spinning, 0.2 s without).
+    # Idle pool threads sleep instead of spinning: spinning threads steal the cores from whatever has work.
+    # Beside another busy process (fp32, 2 threads, 2 runs at once, same run): one query p50 30 ms with
+    # spinning, 19 ms without; 8 concurrent clients p95 950 ms with, 194 ms without.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

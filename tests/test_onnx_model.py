@@ -197,6 +197,16 @@ def test_runs_are_bounded_by_the_concurrency(tiny_export: Path) -> None:
     for t in threads:
         t.join()
     assert most == 2
+    assert emb._bulk is None  # one thread per run already: the split batches share the main session
+
+
+def test_a_build_gets_single_threaded_runs_side_by_side(tiny_export: Path) -> None:
+    emb = OnnxEmbedder(tiny_export, batch_size=2, threads=2, concurrency=2)
+    emb.embed_queries(["택배 언제 와요", "a"])  # one batch: the two-threaded session
+    assert emb._bulk is None
+    vectors = emb.embed_passages(["a", "택배", "환불 refund", "a a", "와요"])  # three batches
+    assert emb._bulk is not None and emb._bulk is not emb._session
+    np.testing.assert_allclose(vectors[1], tiny_vector(["passage:", "택배"]), atol=1e-6)
 
 
 def test_importing_kb_embed_and_kb_onnx_model_is_cheap() -> None:
