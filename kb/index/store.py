@@ -145,9 +145,14 @@ def check_manifest(build_dir: Path, manifest: dict[str, Any], *, expected_model:
         raise IndexMismatchError(
             f"index at {build_dir} has format version {version}, this kb reads {FORMAT_VERSION}: {FIX}")
     if expected_model is not None and manifest.get("model_id") != expected_model:
+        built = str(manifest.get("model_id"))
+        model, _, precision = built.partition("@")
+        hint = f"KB_MODEL={model} KB_PRECISION={precision}" if precision else f"KB_MODEL={built}"
+        if precision == "" and expected_model.startswith(built + "@"):
+            hint = "KB_PRECISION=fp32"
         raise IndexMismatchError(
-            f"index at {build_dir} was built with model {manifest.get('model_id')!r} but the model setting is "
-            f"{expected_model!r}: {FIX}, or set KB_MODEL={manifest.get('model_id')}")
+            f"index at {build_dir} was built with model {built!r} but the model setting is "
+            f"{expected_model!r}: {FIX}, or set {hint}")
     if expected_dimension is not None and manifest.get("dimension") != expected_dimension:
         raise IndexMismatchError(f"index at {build_dir} has dimension {manifest.get('dimension')} but the model "
                                  f"gives {expected_dimension}: {FIX}")
