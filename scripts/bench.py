@@ -241,6 +241,28 @@ def throughput(base: str, queries: list[str], clients: int) -> tuple[float, floa
     return len(times) / (time.perf_counter() - started), pct(times, 50), pct(times, 95), errors[0]
 
 
+class RandomPassages:
+    """The real model for queries, seeded random unit vectors for passages: times a very large knowledge base's
+    queries, load and memory without embedding it for real (its ranking quality means nothing)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimension = inner.dimension
+
+    def embed_queries(self, texts: Any) -> Any:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Any, progress: Any = None) -> Any:
+        import numpy as np
+
+        rng = np.random.default_rng(len(texts))
+        vecs = rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
+        if progress is not None:
+            progress(len(texts))
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
 def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
     """Many distinct Korean FAQ-like articles from combinatorial templates: a title, four alternate
     questions and the whole-article passage make 6 entries per article."""
@@ -272,6 +294,8 @@ def main() -> int:
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no sentence-transformers baseline (needs torch)")
+    ap.add_argument("--random-vectors", type=int, nargs="*", default=[],
+                    help="synthetic sets of this many entries whose passages get random vectors (query timing only)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"machine: {machine()}")
@@ -300,11 +324,15 @@ def main() -> int:
             syn = synthetic_articles(n)
             sets.append((f"synthetic ({sum(len(a.entries()) for a in syn):,} entries)", syn,
                          [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
+    for n in args.random_vectors:
+        syn = synthetic_articles(n)
+        sets.append((f"synthetic, random passage vectors ({sum(len(a.entries()) for a in syn):,} entries)", syn,
+                     [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
     distinct = [json.loads(line)["query"] for line in (PARAKQC / "queries_dev.jsonl").read_text(
         encoding="utf-8").splitlines() if line.strip()] if (PARAKQC / "queries_dev.jsonl").is_file() else []
     for name, articles, queries, config in sets:
         print(f"\n{name}")
-        figures = build_figures(name, articles, embedder, config)
+        figures = build_figures(name, articles, RandomPassages(embedder) if "random" in name else embedder, config)
         rng = random.Random(1)
         chosen = rng.sample(queries, min(args.queries, len(queries)))
         try:
