@@ -79,6 +79,7 @@ def test_openapi_documents_the_limits(client: TestClient) -> None:
 
 @pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                     reason="needs Debian's chromium and chromedriver")
+@pytest.mark.slow  # starts Chromium
 def test_docs_render_in_a_browser_without_csp_violations(small_settings: Settings) -> None:
     """Swagger UI must show every operation of the OpenAPI 3.1 document under the page's CSP."""
     from selenium import webdriver
