@@ -254,6 +254,31 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gaps(args: argparse.Namespace) -> int:
+    """``kb gaps``: searches without a good answer, grouped by meaning, each with a fix (kb.gaps)."""
+    from kb.feedback import FILENAME, open_store
+    from kb.gaps import find_gaps, format_groups, groups_json
+    from kb.index.store import resolve_build
+    from kb.pipeline import open_searcher
+
+    if args.days < 1 or args.limit < 1:
+        parser().error("--days and --limit must be at least 1")
+    settings = _settings(args)
+    resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
+    path = Path(settings.index_dir) / FILENAME
+    groups = []
+    if settings.database_url or path.is_file():  # reading creates nothing
+        store = open_store(settings)
+        try:
+            groups = find_gaps(store, open_searcher(settings), days=args.days, limit=args.limit)
+        finally:
+            store.close()
+        if store.problem:
+            raise KBError(store.problem)
+    print(json.dumps(groups_json(groups), ensure_ascii=False) if args.json else format_groups(groups, args.days))
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """``kb db migrate-sqlite``: copy the SQLite feedback store into the PostgreSQL one, once."""
     import sqlite3
@@ -387,6 +412,13 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--limit", type=int, default=20, help="rows per list (default 20)")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=cmd_feedback)
+
+    g = sub.add_parser("gaps", help="searches without a good answer, grouped by meaning, each with a fix")
+    common(g)
+    g.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    g.add_argument("--limit", type=int, default=30, help="groups to show, biggest first (default 30)")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.set_defaults(func=cmd_gaps)
 
     db = sub.add_parser("db", help="the feedback database")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

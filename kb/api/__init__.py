@@ -33,6 +33,7 @@ def create_app(
     from kb.api.metrics import router as metrics_router
     from kb.api.middleware import BodyLimit, RateLimit, SecurityHeaders
     from kb.web import router as web_router
+    from kb.web.insight import router as insight_router
     from kb.web.widget import router as widget_router
 
     metrics = Metrics()  # one registry per app: several apps live in one test process
@@ -71,6 +72,7 @@ def create_app(
     for router in (health.router, search.router, admin.router, metrics_router, web_router):
         app.include_router(router)
     app.include_router(widget_router)  # /widget.js: the search box for a shop's own pages
+    app.include_router(insight_router)  # /admin: the editors' search insight page and one-click fixes
     docs.install(app)
     # the last added runs first: count everything, then headers on every answer, then refuse early
     # (rate limit before reading a body), then read and bound the body

@@ -61,12 +61,15 @@
       state.query = q;
       render(data);
       updateURL();
-      if (results.dataset.decision === "none") { // as render() decided it
-        if (settled) reportUnanswered(q, "none");
-        else state.settleTimer = setTimeout(() => {
-          if (seq === state.searchSeq) reportUnanswered(q, "none");
-        }, SETTLE_MS);
-      }
+      const decision = results.dataset.decision; // as render() decided it
+      const report = () => {
+        logSearch(q, decision, data);
+        if (decision === "none") reportUnanswered(q, "none");
+      };
+      if (settled) report();
+      else state.settleTimer = setTimeout(() => {
+        if (seq === state.searchSeq) report();
+      }, SETTLE_MS);
     } catch (err) {
       if (err.name === "AbortError" || seq !== state.searchSeq) return;
       statusEl.textContent = t("status_error");
@@ -81,6 +84,18 @@
     if (!query || state.reported.has(key)) return;
     state.reported.add(key);
     postJSON("/unanswered", { query, kind }).catch(() => state.reported.delete(key));
+  }
+
+  // Log each settled search for the editors' insight page (/admin), by the same rule as the reports above:
+  // never the prefixes typed on the way. The server keeps no address and scrubs personal data.
+  function logSearch(query, decision, data) {
+    const key = "search:" + decision + ":" + query;
+    if (!query || state.reported.has(key)) return;
+    state.reported.add(key);
+    const top = (data.results || [])[0];
+    const confidence = Math.min(1, Math.max(0, Number(data.confidence) || 0));
+    postJSON("/searches", { query, decision, article_id: top ? top.article_id : null, confidence,
+                            locale: window.KB.lang }).catch(() => state.reported.delete(key));
   }
 
   function showHome() {
