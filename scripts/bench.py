@@ -294,6 +294,7 @@ def main() -> int:
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-naive", action="store_true", help="no sentence-transformers baseline (needs torch)")
+    ap.add_argument("--only-synthetic", action="store_true", help="leave out the sample and paraKQC sets")
     ap.add_argument("--random-vectors", type=int, nargs="*", default=[],
                     help="synthetic sets of this many entries whose passages get random vectors (query timing only)")
     args = ap.parse_args()
@@ -324,6 +325,8 @@ def main() -> int:
             syn = synthetic_articles(n)
             sets.append((f"synthetic ({sum(len(a.entries()) for a in syn):,} entries)", syn,
                          [a.questions[0] for a in syn[:: max(1, len(syn) // 200)]], []))
+    if args.only_synthetic:
+        sets = []
     for n in args.random_vectors:
         syn = synthetic_articles(n)
         sets.append((f"synthetic, random passage vectors ({sum(len(a.entries()) for a in syn):,} entries)", syn,
