@@ -132,7 +132,8 @@ class StoreContract:
         store.add("택배 언제 와요", "delivery-tracking", False, "c7")
         gaps = {g.query: g for g in store.gap_queries(7)}
         assert set(gaps) == {"반품", "날씨", "선물 포장", "택배 언제 와요"}
-        assert gaps["택배 언제 와요"].sources == ("not_helpful",) and gaps["택배 언제 와요"].top_article == "delivery-tracking"
+        late = gaps["택배 언제 와요"]
+        assert late.sources == ("not_helpful",) and late.top_article == "delivery-tracking"
         with pytest.raises(ValueError):
             store.add_search("q", "maybe", None, 0.5, "ko", "c")
         with pytest.raises(ValueError):

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
-
-import time
 
 from kb.articles import Article, load_articles
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
