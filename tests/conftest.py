@@ -77,7 +77,8 @@ def small_settings(tmp_path: Path, small_kb: Path, small_index: Path) -> Setting
 # --- the real thing ------------------------------------------------------------------------------
 # Tests that load the real model, start a PostgreSQL server or a browser, or fuzz a server are marked `slow`
 # (by the fixtures they use, or their module, below), so `pytest -m "not slow"` is the quick inner loop.
-# Nothing is written outside temporary folders: the session gets its own kb cache, in which the models the user's cache already holds (prepared by
+# Nothing is written outside temporary folders: the session gets its own kb cache, in which the models the user's
+# cache already holds (prepared by
 # `make install`, see `kb model`) are linked read-only; a missing one is converted into the temporary cache.
 
 REAL_FIXTURES = {"real_settings", "real_embedder", "sample_index", "sample_root",
