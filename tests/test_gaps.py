@@ -49,6 +49,17 @@ def test_distances_and_cluster() -> None:
     assert np.isfinite(centred).all()
 
 
+def test_distances_among_some_rows() -> None:
+    from scipy.spatial.distance import pdist, squareform
+
+    from kb.gaps import _within
+
+    points = np.random.default_rng(0).standard_normal((9, 3))
+    condensed = pdist(points)
+    rows = [0, 2, 3, 7, 8]
+    assert np.allclose(_within(condensed, 9, rows), squareform(squareform(condensed)[np.ix_(rows, rows)]))
+
+
 def test_vector_cache_keeps_the_newest() -> None:
     cache = VectorCache(size=2)
     for i, text in enumerate("abc"):

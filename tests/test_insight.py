@@ -81,7 +81,14 @@ def test_sign_in_sets_a_strict_http_only_cookie_without_the_key(client: TestClie
 def test_secure_cookie_over_https(settings: Settings, service: KBService) -> None:
     with TestClient(create_app(settings, service=service, watch=False), base_url="https://testserver") as c:
         r = c.post("/admin/session", json={"key": KEY})
-        assert "secure" in r.headers["set-cookie"].lower()
+        assert "; secure" in r.headers["set-cookie"].lower()
+    forwarded = {"X-Forwarded-Proto": "https"}
+    with TestClient(create_app(settings, service=service, watch=False)) as c:  # the peer is no trusted proxy
+        assert "; secure" not in c.post("/admin/session", json={"key": KEY}, headers=forwarded).headers["set-cookie"]
+    behind = replace(settings, trusted_proxies=("0.0.0.0/0", "::/0"))
+    with TestClient(create_app(behind, service=service, watch=False), client=("10.0.0.9", 5000)) as c:
+        r = c.post("/admin/session", json={"key": KEY}, headers=forwarded)
+        assert "; secure" in r.headers["set-cookie"].lower()
 
 
 def test_wrong_key_401_and_too_many_429(client: TestClient) -> None:

@@ -274,7 +274,7 @@ STRINGS: dict[str, dict[str, str]] = {
                           "most customers first.",
         "admin_gaps_loading": "Grouping searches…",
         "admin_gaps_empty": "No searches without a good answer in this period.",
-        "admin_group_count": "{n} customers · {q} queries",
+        "admin_group_count": "Customers: {n} · queries: {q}",
         "admin_suggest_add": "Suggestion: add to “{title}” as questions",
         "admin_suggest_new": "Suggestion: write a new article",
         "admin_fix_add": "Add as questions of “{title}”",

@@ -188,8 +188,24 @@ SessionCookie = Annotated[str | None, Cookie(alias=COOKIE)]
 CSRFHeader = Annotated[str | None, Header(alias="X-CSRF-Token")]
 
 
+def _https(request: Request) -> bool:
+    """Over https: directly, or through a trusted proxy (KB_TRUSTED_PROXIES) that says so in X-Forwarded-Proto."""
+    import ipaddress
+
+    if request.url.scheme == "https":
+        return True
+    if request.headers.get("x-forwarded-proto", "").strip().lower() != "https" or request.client is None:
+        return False
+    try:
+        peer = ipaddress.ip_address(request.client.host)
+        return any(peer in ipaddress.ip_network(net, strict=False)
+                   for net in request.app.state.settings.trusted_proxies)
+    except ValueError:
+        return False
+
+
 def _cookie_flags(request: Request) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "strict", "path": "/admin", "secure": request.url.scheme == "https"}
+    return {"httponly": True, "samesite": "strict", "path": "/admin", "secure": _https(request)}
 
 
 class SignIn(BaseModel):
@@ -355,7 +371,7 @@ def chart_svg(per_day: list[DaySearches], days: int, lang: str, width: int = 760
                 out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                            f'fill="{COLOURS[decision]}"><title>{day} {html.escape(strings["decision_" + decision])}: '
                            f"{n}</title></rect>")
-        if i % every == 0 or i == len(window) - 1:
+        if (len(window) - 1 - i) % every == 0:  # counted from the last day, so today is always labelled
             out.append(f'<text x="{x + bar / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="#5b6470">'
                        f"{day[5:]}</text>")
     x = left
