@@ -214,6 +214,22 @@ def test_insight_json(client: TestClient, service: KBService) -> None:
     assert data["fix"] is None
 
 
+def test_numbers_at_once_and_groups_apart(client: TestClient, service: KBService) -> None:
+    _plant(service)
+    sign_in(client)
+    quick = client.get("/admin/insight.json", params={"groups": "false"}).json()
+    assert "groups" not in quick and quick["searches"]["total"] == 5
+    full = client.get("/admin/insight.json").json()
+    gaps = client.get("/admin/gaps.json", params={"limit": 2}).json()
+    assert gaps == {"groups": full["groups"][:2]}
+    for g in gaps["groups"]:
+        assert set(g) == {"count", "examples", "queries", "suggestion"}
+        assert set(g["suggestion"]) <= {"kind", "article_id", "title"}
+    assert client.get("/admin/gaps.json", params={"limit": 0}).status_code == 422
+    client.cookies.clear()
+    assert client.get("/admin/gaps.json").status_code == 401
+
+
 @pytest.mark.parametrize("params", [{"days": 0}, {"days": 400}, {"days": "x"}])
 def test_bad_days_are_422(client: TestClient, params: dict[str, Any]) -> None:
     sign_in(client)

@@ -282,10 +282,20 @@ def _window(days: int) -> list[str]:
     return [(today - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
 
 
-def insight(svc: KBService, state: AdminState, days: int) -> dict[str, Any]:
-    """Everything the page shows, as JSON (queries as stored: personal data already replaced)."""
+def gap_groups(svc: KBService, state: AdminState, days: int, limit: int = GROUPS_SHOWN) -> list[dict[str, Any]]:
+    """The gap groups (kb.gaps) as JSON: ``kb gaps --json``'s, with each group's number of queries and the
+    suggested article's title. The first call after a start embeds every gap query; later ones the new ones."""
     from kb.gaps import find_gaps
 
+    groups = find_gaps(svc.store, svc.searcher, days=days, limit=limit, cache=state.vectors, memo=state.suggestions)
+    if len(state.suggestions) > 5000:  # mostly suggestions made on builds gone since: start again
+        state.suggestions.clear()
+    return [{**g.to_json(), "queries": g.queries, "suggestion": {**g.suggestion.to_json(), "title": g.suggestion.title}}
+            for g in groups]
+
+
+def insight(svc: KBService, state: AdminState, days: int, groups: bool = True) -> dict[str, Any]:
+    """Everything the page shows, as JSON (queries as stored: personal data already replaced)."""
     store, searcher = svc.store, svc.searcher
     articles = searcher.index.articles
     per_day = store.searches_per_day(days)
@@ -297,9 +307,6 @@ def insight(svc: KBService, state: AdminState, days: int) -> dict[str, Any]:
     ratings = [{"article_id": r.article_id, "title": a.title if (a := articles.get(r.article_id)) else None,
                 "helpful": r.helpful, "not_helpful": r.not_helpful,
                 "ratio": round(r.helpful / (r.helpful + r.not_helpful), 4)} for r in voted]
-    groups = find_gaps(store, searcher, days=days, limit=GROUPS_SHOWN, cache=state.vectors, memo=state.suggestions)
-    if len(state.suggestions) > 5000:  # suggestions of old builds: start again
-        state.suggestions.clear()
     latest = state.fixes.latest()
     return {
         "days": days,
@@ -309,18 +316,27 @@ def insight(svc: KBService, state: AdminState, days: int) -> dict[str, Any]:
                      "per_day": [asdict(d) for d in per_day]},
         "articles": ratings,
         "top_queries": [asdict(q) for q in store.top_queries(days, 20)],
-        "groups": [{**g.to_json(), "queries": g.queries,
-                    "suggestion": {**g.suggestion.to_json(), "title": g.suggestion.title}} for g in groups],
+        **({"groups": gap_groups(svc, state, days)} if groups else {}),
         "fix": _fix_json(latest) if latest else None,
     }
 
 
 @router.get("/admin/insight.json", responses=RESPONSES)
-def insight_json(request: Request, svc: ServiceDep, days: Days = 30, authorization: AuthHeader = None,
-                 kb_admin: SessionCookie = None) -> dict[str, Any]:
-    """Searches per day by decision, helpful ratio per article, top queries and the gap groups."""
+def insight_json(request: Request, svc: ServiceDep, days: Days = 30, groups: bool = True,
+                 authorization: AuthHeader = None, kb_admin: SessionCookie = None) -> dict[str, Any]:
+    """Searches per day by decision, helpful ratio per article, top queries and (unless ``groups=false``, which
+    answers at once) the gap groups."""
     _signed_in(request, authorization, kb_admin)
-    return insight(svc, _state(request), days)
+    return insight(svc, _state(request), days, groups)
+
+
+@router.get("/admin/gaps.json", responses=RESPONSES)
+def gaps_json(request: Request, svc: ServiceDep, days: Days = 30,
+              limit: Annotated[int, Query(ge=1, le=100)] = GROUPS_SHOWN, authorization: AuthHeader = None,
+              kb_admin: SessionCookie = None) -> dict[str, Any]:
+    """``{"groups": [...]}``: the searches without a good answer grouped by meaning, as ``kb gaps --json``."""
+    _signed_in(request, authorization, kb_admin)
+    return {"groups": gap_groups(svc, _state(request), days, limit)}
 
 
 @router.get("/admin/chart.svg", responses=RESPONSES, response_class=Response)

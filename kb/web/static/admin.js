@@ -80,20 +80,26 @@
 
   // --- the insight ----------------------------------------------------------------------------------
 
+  // The numbers first (they answer at once), then the groups (the first grouping after a start embeds
+  // every gap query, which takes a while).
   async function load() {
     const seq = ++state.loadSeq;
+    const days = String(state.days);
     loadError.textContent = "";
     gapsLoading.hidden = false;
-    chart.src = "/admin/chart.svg?" + new URLSearchParams({ days: String(state.days), lang: window.KB.lang,
-                                                           t: String(Date.now()) });
-    try {
-      const data = await api("GET", "/admin/insight.json?" + new URLSearchParams({ days: String(state.days) }));
-      if (seq !== state.loadSeq) return;
-      render(data);
-    } catch (err) {
+    chart.src = "/admin/chart.svg?" + new URLSearchParams({ days, lang: window.KB.lang, t: String(Date.now()) });
+    const failed = (err) => {
       if (seq !== state.loadSeq) return;
       if (err.status === 401) showSignin();
       else loadError.textContent = t("admin_error");
+    };
+    api("GET", "/admin/insight.json?" + new URLSearchParams({ days, groups: "false" }))
+      .then((data) => { if (seq === state.loadSeq) render(data); }, failed);
+    try {
+      const data = await api("GET", "/admin/gaps.json?" + new URLSearchParams({ days }));
+      if (seq === state.loadSeq) renderGroups(data.groups);
+    } catch (err) {
+      failed(err);
     } finally {
       if (seq === state.loadSeq) gapsLoading.hidden = true;
     }
@@ -112,7 +118,6 @@
     document.getElementById("per-day").replaceChildren(...s.per_day.map((d) => el("tr", {},
       el("th", { scope: "row" }, d.day), el("td", {}, String(d.answer)), el("td", {}, String(d.suggest)),
       el("td", {}, String(d.none)))));
-    renderGroups(data.groups);
     document.getElementById("top-queries").replaceChildren(...(data.top_queries.length ? data.top_queries.map((q) =>
       el("tr", {}, el("td", {}, q.query), el("td", { class: "num" }, String(q.clients)),
          el("td", {}, el("span", { class: "admin-tag admin-tag-" + q.decision }, decisionLabel(q.decision)))))
