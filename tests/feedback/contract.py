@@ -148,3 +148,9 @@ class StoreContract:
         store.add_search("오늘", "answer", "a", 0.9, "ko", "c")
         assert store.prune(90) == 2
         assert [q.query for q in store.top_queries(365)] == ["오늘"] and store.unanswered() == []
+
+    def test_numbers_glued_to_hangul_are_scrubbed_too(self, store: FeedbackStore) -> None:
+        store.add_unanswered("주문번호2024123456789 배송 kim@example.com으로 2024123456789번", "none", "c1")
+        [row] = store.unanswered()
+        assert "2024123456789" not in row.query and "example.com" not in row.query
+        assert row.query.startswith("주문번호<번호>") and "<이메일>으로" in row.query
