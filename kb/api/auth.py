@@ -12,13 +12,13 @@ from fastapi import Depends, Header, HTTPException, Request
 PUBLIC, AGENTS = "public", "agents"
 
 
-def _bearer(authorization: str | None) -> bytes | None:
+def bearer_key(authorization: str | None) -> bytes | None:
     if not authorization or not authorization.startswith("Bearer "):
         return None
     return authorization.removeprefix("Bearer ").strip().encode("utf-8", "surrogateescape")
 
 
-def _matches(given: bytes | None, key: str) -> bool:
+def key_matches(given: bytes | None, key: str) -> bool:
     return given is not None and hmac.compare_digest(given, key.encode("utf-8", "surrogateescape"))
 
 
@@ -27,7 +27,7 @@ def require_admin(request: Request, authorization: str | None) -> None:
     key = request.app.state.settings.admin_key
     if not key:
         raise HTTPException(status_code=404, detail="admin routes are off: set KB_ADMIN_KEY to enable them")
-    if not _matches(_bearer(authorization), key):
+    if not key_matches(bearer_key(authorization), key):
         raise HTTPException(status_code=401, detail="missing or wrong admin key (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -36,10 +36,10 @@ def get_audience(request: Request, authorization: Annotated[str | None, Header()
     """``agents`` when the request carries ``KB_AGENT_KEY``, else ``public``; a wrong bearer key is a 401
     (so the agent view can ask again) once an agent key is set."""
     key = request.app.state.settings.agent_key
-    given = _bearer(authorization)
+    given = bearer_key(authorization)
     if not key or given is None:
         return PUBLIC
-    if not _matches(given, key):
+    if not key_matches(given, key):
         raise HTTPException(status_code=401, detail="wrong agent key", headers={"WWW-Authenticate": "Bearer"})
     return AGENTS
 

@@ -211,9 +211,7 @@ class FeedbackStore:
 
     def prune(self, days: int) -> int:
         """Delete logged searches and unanswered reports older than ``days`` days; return how many went."""
-        from datetime import timedelta
-
-        cutoff = (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
+        cutoff = _since(days)
 
         def work(db: Any) -> int:
             gone = 0

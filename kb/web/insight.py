@@ -28,7 +28,7 @@ from fastapi import APIRouter, Cookie, Header, HTTPException, Path, Query, Reque
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from kb.api.auth import _bearer, _matches
+from kb.api.auth import bearer_key, key_matches
 from kb.api.errors import ERROR_RESPONSES, InputError
 from kb.api.schemas import ErrorOut
 from kb.deps import ServiceDep
@@ -165,7 +165,7 @@ def _admin_key(request: Request) -> str:
 def _signed_in(request: Request, authorization: str | None, cookie: str | None) -> Session | None:
     """The cookie's session, or None for a bearer admin key; 401 for neither."""
     key = _admin_key(request)
-    if _matches(_bearer(authorization), key):
+    if key_matches(bearer_key(authorization), key):
         return None
     session = read_session(key, cookie)
     if session is None or _state(request).is_revoked(session):
@@ -228,7 +228,7 @@ def sign_in(request: Request, body: SignIn) -> JSONResponse:
     if state.failed_recently(client, now) >= MAX_FAILURES:
         raise HTTPException(status_code=429, detail="too many wrong keys; try again in a few minutes",
                             headers={"Retry-After": str(int(FAILURE_WINDOW))})
-    if not _matches(body.key.encode("utf-8", "surrogateescape"), key):
+    if not key_matches(body.key.encode("utf-8", "surrogateescape"), key):
         state.fail(client, now)
         raise HTTPException(status_code=401, detail="wrong admin key")
     token, session = new_session(key, now)
