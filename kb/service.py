@@ -108,8 +108,9 @@ class KBService:
         out = []
         if self.last_reload_error:
             out.append("the newest build failed to load; still serving the previous one")
-        if self.store.problem:
-            out.append(self.store.problem)
+        problem = self.store.check()
+        if problem:
+            out.append(problem)
         return out
 
     def close(self) -> None:

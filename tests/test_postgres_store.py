@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -69,9 +70,15 @@ def test_unreachable_database_degrades_and_recovers(postgres: Postgres) -> None:
         assert store.problem and "unreachable" in store.problem
         with pytest.raises(StoreUnavailable):
             store.add("q", "a", True, "c2")
+        assert store.check() == store.problem  # still down: /health keeps saying why
     finally:
         postgres.start()
-    eventually(lambda: store.add("q", "a", True, "c2"))  # back by itself
+    # /health sees the database back without waiting for a customer's write
+    deadline = time.monotonic() + 60
+    while store.check() is not None:
+        assert time.monotonic() < deadline, store.problem
+        time.sleep(0.5)
+    eventually(lambda: store.add("q", "a", True, "c2"))
     assert store.counts("a") == {"helpful": 2, "not_helpful": 0}
     assert store.problem is None
     store.close()

@@ -137,6 +137,19 @@ class FeedbackStore:
     def _sql(self, sql: str) -> str:
         return sql
 
+    def check(self) -> str | None:
+        """Why the store is unusable now (``None`` when it works), re-tried when the last failure is old news.
+
+        ``problem`` alone is only as fresh as the last request: a replica that nobody wrote to since the
+        database came back would report it down for ever.
+        """
+        if self.problem is not None:
+            try:
+                self._run(lambda conn: conn.execute(self._sql("SELECT 1")).fetchone())
+            except StoreUnavailable:
+                pass
+        return self.problem
+
     def close(self) -> None:
         """Release connections (the store can be used again afterwards)."""
 

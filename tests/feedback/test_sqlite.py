@@ -68,3 +68,8 @@ def test_an_unwritable_store_degrades(tmp_path: Path) -> None:
     assert store.problem and str(tmp_path) not in store.problem
     with pytest.raises(StoreUnavailable):
         store.add("q", "a", True, "c")
+    assert store.check() == store.problem  # still unusable: /health keeps the reason
+    blocker.unlink()  # the editor fixes it; /health notices without waiting for a write
+    assert store.check() is None and store.problem is None
+    store.add("q", "a", True, "c")
+    assert store.counts("a") == {"helpful": 1, "not_helpful": 0}
