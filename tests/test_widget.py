@@ -113,6 +113,11 @@ def test_a_listed_origin_may_call_the_public_api(fake_kb: tuple[Settings, FakeEm
         assert r.status_code == 201 and r.headers["access-control-allow-origin"] == SHOP
         r = client.post("/unanswered", headers={"Origin": SHOP}, json={"query": OFF_TOPIC, "kind": "none"})
         assert r.status_code == 201 and r.headers["access-control-allow-origin"] == SHOP
+        r = preflight(client, "/searches", SHOP, "POST", "content-type")
+        assert r.status_code == 204 and r.headers["access-control-allow-methods"] == "POST"
+        r = client.post("/searches", headers={"Origin": SHOP},
+                        json={"query": "반품", "decision": "answer", "article_id": "return-request", "confidence": 0.9})
+        assert r.status_code == 201 and r.headers["access-control-allow-origin"] == SHOP
 
 
 def test_an_origin_not_in_the_list_gets_no_cors_headers(fake_kb: tuple[Settings, FakeEmbedder]) -> None:
@@ -388,6 +393,9 @@ def test_the_box_on_another_origin_searches_answers_and_records_a_vote(browser: 
     first.find_element("css selector", "[data-helpful=true]").click()
     wait_for(browser, lambda d: "감사" in first.find_element("css selector", ".msg").text, "no thanks after the vote")
     assert store.counts("return-request") == {**before, "helpful": before["helpful"] + 1}  # the vote reached kb
+    # the settled search reaches the editors' insight page, as the help page's do; its typed prefixes never do
+    wait_for(browser, lambda d: "반품하고 싶어요" in {q.query for q in store.top_queries()}, "the search was not logged")
+    assert [q.query for q in store.top_queries() if "반품하고 싶어요".startswith(q.query) and q.query != "반품하고 싶어요"] == []
     assert page_problems(browser) == []
 
 

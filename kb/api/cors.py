@@ -1,7 +1,7 @@
 """CORS for the public API only, so a shop's own site can run the search box (``/widget.js``) against kb.
 
 Starlette's ``CORSMiddleware`` answers for every path; here only the routes a customer's browser needs get
-CORS headers: the searches and their lookups (GET), votes and unanswered reports (POST), their preflights,
+CORS headers: the searches and their lookups (GET), votes, unanswered reports and settled searches (POST), their preflights,
 and ``/widget.js`` itself (so a shop can load it with ``integrity=`` and ``crossorigin``). The admin routes,
 ``/metrics``, ``/health`` and the pages never do, whatever the origin. An origin that is not in
 ``KB_CORS_ORIGINS`` gets no CORS headers at all (its preflight is refused with 403); ``*`` allows any origin.
@@ -26,6 +26,7 @@ PUBLIC: Mapping[str, frozenset[str]] = {
     "/categories": frozenset({"GET", "HEAD"}),
     "/feedback": frozenset({"POST"}),
     "/unanswered": frozenset({"POST"}),
+    "/searches": frozenset({"POST"}),
     "/widget.js": frozenset({"GET", "HEAD"}),
 }
 ARTICLE_PREFIX = "/articles/"  # GET /articles/{id}

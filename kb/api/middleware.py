@@ -36,6 +36,7 @@ RATE_LIMITED: Mapping[tuple[str, str], tuple[str, str]] = {
     ("HEAD", "/suggest"): ("suggest", "rate_suggest"),
     ("POST", "/feedback"): ("reports", "rate_reports"),
     ("POST", "/unanswered"): ("reports", "rate_reports"),
+    ("POST", "/searches"): ("searches", "rate_reports"),  # same limit, its own budget: searching never uses up votes
 }
 
 

@@ -103,6 +103,10 @@ def test_a_burst_of_300_votes_from_one_client_is_refused(make_client: Callable[.
     r = client.post("/unanswered", json={"query": "없는 질문", "kind": "none"})
     assert r.status_code == 429
     assert client.get("/health").status_code == 200
+    # logged searches have the same limit in a budget of their own: searching never uses up a customer's votes
+    log = {"query": "반품", "decision": "answer", "article_id": "return-request", "confidence": 0.9}
+    statuses = [client.post("/searches", json=log).status_code for _ in range(25)]
+    assert statuses[:20] == [201] * 20 and set(statuses[20:]) == {429}
 
 
 def test_search_limit_is_per_client_behind_a_trusted_proxy(make_client: Callable[..., TestClient]) -> None:

@@ -265,10 +265,13 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
         if (seq !== state.seq) return; // a newer search started meanwhile
         state.query = q;
         render(data);
-        if (data.decision === "none" || !(data.results || []).length) {
-          if (settled) report(q, "none");
-          else state.settle = setTimeout(() => { if (seq === state.seq) report(q, "none"); }, SETTLE_MS);
-        }
+        const none = data.decision === "none" || !(data.results || []).length;
+        const settle = () => {
+          logSearch(q, none ? "none" : data.decision, data);
+          if (none) report(q, "none");
+        };
+        if (settled) settle();
+        else state.settle = setTimeout(() => { if (seq === state.seq) settle(); }, SETTLE_MS);
       } catch (err) {
         if (err.name !== "AbortError" && seq === state.seq) status.textContent = t("status_error");
       }
@@ -280,6 +283,17 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
       if (state.reported.has(key)) return;
       state.reported.add(key);
       postJSON("/unanswered", { query, kind }, true).catch(() => state.reported.delete(key));
+    }
+
+    // the settled search, for the editors' insight page, as the help page logs it (never typed prefixes)
+    function logSearch(query, decision, data) {
+      const key = "search:" + decision + ":" + query;
+      if (state.reported.has(key)) return;
+      state.reported.add(key);
+      const top = (data.results || [])[0];
+      const confidence = Math.min(1, Math.max(0, Number(data.confidence) || 0));
+      postJSON("/searches", { query, decision, article_id: top ? top.article_id : null, confidence,
+                              locale: lang }, true).catch(() => state.reported.delete(key));
     }
 
     function render(data) {
