@@ -54,7 +54,9 @@ def _gated_build(settings: Settings, embedder: Embedder, report: LintReport, *, 
 
     try:
         return gated_build(settings, embedder, report=report, drafts=drafts, check=check, index_dir=index_dir,
-                           progress=bar.update, on_total=on_total, before_check=bar.close)
+                           progress=bar.update, on_total=on_total, before_check=bar.close,
+                           on_wait=None if quiet else lambda: print(
+                               "waiting for another build of this index to finish...", file=sys.stderr))
     finally:
         bar.close()
 
@@ -65,7 +67,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kb.embed import load_embedder
     from kb.errors import ContentTestsFailed
     from kb.lint import lint_articles
-    from kb.pipeline import preview_dir
+    from kb.pipeline import LintFailed, preview_dir
 
     settings = _settings(args)
     started = time.perf_counter()
@@ -83,6 +85,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         stats = _gated_build(settings, embedder, report, drafts=args.drafts, quiet=args.quiet, check=args.check)
     except ContentTestsFailed as e:
         return _report_checks(e.failures, str(e))
+    except LintFailed as e:  # the articles changed while another build held the index
+        for problem in e.report.errors:
+            print(f"error: {problem}", file=sys.stderr)
+        _err(str(e))
+        return 1
     index_dir = preview_dir(settings.index_dir) if args.drafts else settings.index_dir
     print(
         f"built {index_dir}: {stats.articles} articles ({stats.drafts_skipped} drafts skipped), "

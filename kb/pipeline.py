@@ -49,31 +49,38 @@ def gated_build(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     before_check: Callable[[], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> BuildStats:
     """Lint the articles (or take ``report``), build, run the content tests on the new build when ``check``,
     and only then switch it in. Raises :class:`LintFailed` or :class:`~kb.errors.ContentTestsFailed`, leaving
-    the live index serving. ``index_dir`` defaults to the settings' (the preview folder with ``drafts``)."""
+    the live index serving. ``index_dir`` defaults to the settings' (the preview folder with ``drafts``).
+
+    One gated build of an index root runs at a time (``on_wait`` is told when another holds it); a ``report``
+    read before waiting is read again, as the other build's editor may have changed the articles meanwhile.
+    """
     from kb.errors import ContentTestsFailed
     from kb.index import build_index
+    from kb.index.store import build_lock
     from kb.lint import lint_articles, run_content_tests
 
-    if report is None:
-        report = lint_articles(settings.articles_dir)
-    if report.errors:
-        raise LintFailed(report, settings.articles_dir)
-    articles = report.articles
-
-    def content_tests(build: Path) -> None:
-        if before_check is not None:
-            before_check()
-        failures = run_content_tests(build, embedder, articles)
-        if failures:
-            raise ContentTestsFailed(failures)
-
     target = index_dir or (preview_dir(settings.index_dir) if drafts else settings.index_dir)
-    return build_index(articles, embedder, target, include_drafts=drafts,
-                       config_files=config_files(settings.articles_dir), progress=progress, on_total=on_total,
-                       check=content_tests if check else None)
+    with build_lock(target, on_wait) as waited:
+        if report is None or waited:
+            report = lint_articles(settings.articles_dir)
+        if report.errors:
+            raise LintFailed(report, settings.articles_dir)
+        articles = report.articles
+
+        def content_tests(build: Path) -> None:
+            if before_check is not None:
+                before_check()
+            failures = run_content_tests(build, embedder, articles)
+            if failures:
+                raise ContentTestsFailed(failures)
+
+        return build_index(articles, embedder, target, include_drafts=drafts,
+                           config_files=config_files(settings.articles_dir), progress=progress,
+                           on_total=on_total, check=content_tests if check else None)
 
 
 def open_searcher(

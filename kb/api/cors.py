@@ -1,9 +1,9 @@
 """CORS for the public API only, so a shop's own site can run the search box (``/widget.js``) against kb.
 
 Starlette's ``CORSMiddleware`` answers for every path; here only the routes a customer's browser needs get
-CORS headers: the searches and their lookups (GET), votes, unanswered reports and settled searches (POST), their preflights,
-and ``/widget.js`` itself (so a shop can load it with ``integrity=`` and ``crossorigin``). The admin routes,
-``/metrics``, ``/health`` and the pages never do, whatever the origin. An origin that is not in
+CORS headers: the searches and their lookups (GET), votes, unanswered reports and settled searches (POST),
+their preflights, and ``/widget.js`` itself (so a shop can load it with ``integrity=`` and ``crossorigin``).
+The admin routes, ``/metrics``, ``/health`` and the pages never do, whatever the origin. An origin that is not in
 ``KB_CORS_ORIGINS`` gets no CORS headers at all (its preflight is refused with 403); ``*`` allows any origin.
 No credentials: the widget sends no cookies and no keys, so ``Access-Control-Allow-Credentials`` is never set.
 """

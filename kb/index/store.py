@@ -24,12 +24,14 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.articles import Article, Entry, Section
-from kb.errors import IndexMismatchError, IndexMissingError
+from kb.errors import IndexMismatchError, IndexMissingError, KBError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +49,7 @@ VECTORS, ENTRIES, ARTICLES, TABLES, SUGGEST = "vectors.faiss", "entries.jsonl", 
 LEXICAL, CHARS, CONFIG = "lexical", "chars", "config"
 KEEP_BUILDS = 3  # a server may still be reading the previous build while the newest is switched in
 STALE_TMP_SECONDS = 3600  # half-written builds of killed runs older than this are removed
+LOCK = ".build.lock"  # in the index root: one gated build at a time, whichever process runs it
 FIX = "run `kb build` to rebuild the index"
 
 
@@ -252,3 +255,33 @@ def prune(builds: Path, keep: Path) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass  # another build removed it meanwhile
+
+
+@contextmanager
+def build_lock(index_root: Path, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold the index root's build lock (``flock``, released by the kernel if the process dies); yields
+    whether another build held it first, so the caller knows the articles may have changed meanwhile.
+
+    Two builds of one root (an editor's ``kb build`` and a one-click fix on any replica of the machine)
+    would otherwise both read the articles, and the later switch could drop the other's edit.
+    """
+    import fcntl
+
+    try:
+        index_root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise KBError(f"cannot write in the index folder {index_root}: {e.strerror or e}; "
+                      "the live index is unchanged") from None
+    try:
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
