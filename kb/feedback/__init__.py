@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -126,6 +127,7 @@ class FeedbackStore:
 
     def __init__(self) -> None:
         self.problem: str | None = None  # why the store is unusable right now, for /health (no paths)
+        self._probing = threading.Lock()  # held while check()'s background probe runs
         self._salt: str | None = None
 
     # -- engine hooks -------------------------------------------------------------------------------
@@ -138,17 +140,24 @@ class FeedbackStore:
         return sql
 
     def check(self) -> str | None:
-        """Why the store is unusable now (``None`` when it works), re-tried when the last failure is old news.
+        """Why the store is unusable (``None`` when it works), for ``/health``; answers at once.
 
         ``problem`` alone is only as fresh as the last request: a replica that nobody wrote to since the
-        database came back would report it down for ever.
+        database came back would report it down for ever. So while there is a problem, each call starts a
+        probe in the background (one at a time; a probe that fails clears nothing), and a later call sees
+        its result: a readiness check never waits on a database that is away.
         """
-        if self.problem is not None:
-            try:
-                self._run(lambda conn: conn.execute(self._sql("SELECT 1")).fetchone())
-            except StoreUnavailable:
-                pass
+        if self.problem is not None and self._probing.acquire(blocking=False):
+            threading.Thread(target=self._probe, name="kb-store-probe", daemon=True).start()
         return self.problem
+
+    def _probe(self) -> None:
+        try:
+            self._run(lambda conn: conn.execute(self._sql("SELECT 1")).fetchone())
+        except StoreUnavailable:
+            pass
+        finally:
+            self._probing.release()
 
     def close(self) -> None:
         """Release connections (the store can be used again afterwards)."""
