@@ -167,6 +167,24 @@ class Analyzer:
 
     # -- public -------------------------------------------------------------------------------------
 
+    def fingerprint(self) -> str:
+        """What a text's terms depend on besides the text: this module's code, Kiwi and its model, the
+        synonyms and the options. Cached terms (the build's) are keyed by it, so any change re-analyses."""
+        import hashlib
+        import json
+        from importlib.metadata import PackageNotFoundError, version
+
+        def installed(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return ""
+
+        h = hashlib.sha256(Path(__file__).read_bytes())
+        h.update(json.dumps([installed("kiwipiepy"), installed("kiwipiepy_model"), self.synonyms.groups,
+                             self.synonyms.keep_whole, self.stem, self.stopwords], ensure_ascii=False).encode())
+        return h.hexdigest()
+
     def terms(self, text: str) -> list[str]:
         """The terms of one text, in order (repeats kept: BM25 counts them)."""
         return self._fold(self._raw_terms(text))

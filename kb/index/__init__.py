@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from kb.index.build import BuildStats, EmbeddingCache, build_index
+from kb.index.build import BuildCache, BuildStats, build_index
 from kb.index.store import FORMAT_VERSION, LoadedIndex, current_path, load_index, read_manifest
 
-__all__ = ["FORMAT_VERSION", "BuildStats", "EmbeddingCache", "LoadedIndex", "build_index", "current_path",
+__all__ = ["FORMAT_VERSION", "BuildCache", "BuildStats", "LoadedIndex", "build_index", "current_path",
            "load_index", "read_manifest"]

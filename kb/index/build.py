@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kb import __version__
 from kb.articles import Article, Entry
@@ -47,8 +47,10 @@ class BuildStats:
     path: str
 
 
-class EmbeddingCache:
-    """Vectors keyed by (model, passage text), so an edit re-embeds only what changed."""
+class BuildCache:
+    """What a build computed, keyed by its inputs, so an edit redoes only what changed: vectors by (model,
+    passage text), and analysed terms by (analyser fingerprint, text): an unchanged article is never sent to
+    Kiwi again, and a rebuild with every term cached does not even load it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,6 +58,7 @@ class EmbeddingCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path))
             self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, dim INTEGER, data BLOB)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS terms (key TEXT PRIMARY KEY, terms TEXT NOT NULL)")
         except (OSError, sqlite3.Error) as e:
             raise KBError(f"cannot open the embedding cache {path}: {e}; make the index folder writable") from None
 
@@ -63,34 +66,55 @@ class EmbeddingCache:
     def key(model_id: str, text: str) -> str:
         return hashlib.sha256(f"{model_id}\x1f{text}".encode()).hexdigest()
 
-    def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
-        import numpy as np
-
-        found: dict[str, np.ndarray] = {}
+    def _select(self, table: str, columns: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            for key, d, data in self._db.execute(f"SELECT key, dim, data FROM vec WHERE key IN ({marks})", chunk):
-                if d == dim and len(data) == 4 * dim:
-                    found[key] = np.frombuffer(data, dtype=np.float32)
-        return found
+            rows += self._db.execute(f"SELECT key, {columns} FROM {table} WHERE key IN ({marks})", chunk)
+        return rows
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:
             with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO vec (key, dim, data) VALUES (?, ?, ?)",
-                    [(k, int(v.shape[0]), v.astype("float32").tobytes()) for k, v in items.items()],
-                )
+                self._db.executemany(sql, rows)
         except sqlite3.Error as e:
             raise KBError(f"cannot write the embedding cache {self.path}: {e}") from None
+
+    def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        return {key: np.frombuffer(data, dtype=np.float32) for key, d, data in self._select("vec", "dim, data", keys)
+                if d == dim and len(data) == 4 * dim}
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        self._write("INSERT OR REPLACE INTO vec (key, dim, data) VALUES (?, ?, ?)",
+                    [(k, int(v.shape[0]), v.astype("float32").tobytes()) for k, v in items.items()])
+
+    def terms_many(self, analyzer: Analyzer, texts: Sequence[str]) -> list[list[str]]:
+        """``analyzer.terms_many(texts)``, analysing only the texts this cache has not seen with this analyser."""
+        fingerprint = analyzer.fingerprint()
+        keys = [self.key(fingerprint, t) for t in texts]
+        known: dict[str, list[str]] = {}
+        for key, data in self._select("terms", "terms", keys):
+            value = json.loads(data)
+            if isinstance(value, list) and all(isinstance(t, str) for t in value):
+                known[key] = value
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        if missing:
+            text_of = dict(zip(keys, texts, strict=True))
+            fresh = dict(zip(missing, analyzer.terms_many([text_of[k] for k in missing]), strict=True))
+            self._write("INSERT OR REPLACE INTO terms (key, terms) VALUES (?, ?)",
+                        [(k, json.dumps(v, ensure_ascii=False)) for k, v in fresh.items()])
+            known.update(fresh)
+        return [known[k] for k in keys]
 
     def close(self) -> None:
         self._db.close()
 
 
 def embed_entries(
-    entries: Sequence[Entry], embedder: Embedder, cache: EmbeddingCache | None,
+    entries: Sequence[Entry], embedder: Embedder, cache: BuildCache | None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for the entries in order, and how many were embedded (the rest came from the cache).
@@ -106,7 +130,7 @@ def embed_entries(
     texts = [e.question for e in entries]
     both = [e.field != "article" for e in entries]
     # keyed apart from the plain passage vector of the same text (which older caches hold)
-    keys = [EmbeddingCache.key(embedder.model_id, ("\x1equery+passage\x1f" if b else "") + t)
+    keys = [BuildCache.key(embedder.model_id, ("\x1equery+passage\x1f" if b else "") + t)
             for t, b in zip(texts, both, strict=True)]
     cached = cache.get_many(keys, embedder.dimension) if cache is not None else {}
     missing = list(dict.fromkeys(k for k in keys if k not in cached))
@@ -138,8 +162,9 @@ def lexical_text(article: Article) -> str:
 
 
 def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entry], vectors: np.ndarray,
-                 analyzer: Analyzer, config_files: Sequence[Path]) -> dict[str, str]:
-    """Write every file of a build into ``folder``; return the configuration files copied, with hashes."""
+                 doc_terms: Sequence[Sequence[str]], config_files: Sequence[Path]) -> dict[str, str]:
+    """Write every file of a build into ``folder`` (``doc_terms``: each served article's analysed
+    :func:`lexical_text`); return the configuration files copied, with hashes."""
     import faiss
     import numpy as np
 
@@ -162,7 +187,7 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
              is_doc=np.array([e.field == "article" for e in entries], dtype=bool),
              translations=np.array(translations, dtype=np.int64).reshape(-1, 2))
     texts = [lexical_text(a) for a in served]
-    LexicalIndex.from_terms(analyzer.terms_many(texts)).save(folder / store.LEXICAL)
+    LexicalIndex.from_terms(doc_terms).save(folder / store.LEXICAL)
     LexicalIndex.from_terms([char_ngrams(t) for t in texts]).save(folder / store.CHARS)
     public = [a for a in served if a.public]
     audiences = {"public": suggestion_items([e for a in public for e in a.entries()], public),
@@ -216,9 +241,10 @@ def build_index(
         previous = dict(store.read_manifest(store.current_path(index_root)).get("entries", {}))
     except KBError:
         pass
-    cache = EmbeddingCache(index_root / "embeddings.sqlite")
+    cache = BuildCache(index_root / "embeddings.sqlite")
     try:
         vectors, embedded = embed_entries(entries, embedder, cache, progress)
+        doc_terms = cache.terms_many(Analyzer(synonyms), [lexical_text(a) for a in served])
     finally:
         cache.close()
 
@@ -229,7 +255,7 @@ def build_index(
     try:
         builds.mkdir(exist_ok=True)
         tmp.mkdir()
-        config = _write_build(tmp, served, entries, vectors, Analyzer(synonyms), config_files)
+        config = _write_build(tmp, served, entries, vectors, doc_terms, config_files)
         hashes = {e.entry_id: e.content_hash for e in entries}
         manifest = {
             "format_version": store.FORMAT_VERSION,

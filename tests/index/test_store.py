@@ -3,13 +3,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kb.articles import Article, load_articles
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
-from kb.index import build_index, current_path, load_index
+from kb.index import build_index, current_path, load_index, read_manifest
 from kb.index.store import STALE_TMP_SECONDS
 from tests.conftest import write
 from tests.fakes import FakeEmbedder
@@ -58,6 +59,46 @@ def test_loading_a_build_analyses_no_article(small_index: Path, fake_embedder: F
     assert calls == []
     assert searcher.search("택배 언제 와요").results[0].article_id == "delivery-tracking"
     assert calls == ["택배 언제 와요"]  # the query, and only the query
+
+
+def test_a_rebuild_analyses_only_what_changed(small_kb: Path, tmp_path: Path, fake_embedder: FakeEmbedder,
+                                              write_article: Callable[..., Path],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Terms are cached by text and analyser: an unchanged rebuild sends nothing to Kiwi, an edit sends one
+    article, a change of synonyms sends them all; and the build comes out the same as from scratch."""
+    import kb.text
+    from kb.text import Synonyms
+
+    analysed: list[str] = []
+    real = kb.text.Analyzer.terms_many
+    monkeypatch.setattr(kb.text.Analyzer, "terms_many", lambda self, texts: analysed.extend(texts) or
+                        real(self, texts))
+    root = tmp_path / "index"
+
+    def lexical_files() -> dict[str, str]:
+        files = read_manifest(current_path(root))["files"]
+        return {k: v for k, v in files.items() if k.startswith("lexical/")}
+
+    build_index(load_articles(small_kb), fake_embedder, root)
+    assert len(analysed) == 4  # the four published articles
+    first = lexical_files()
+    analysed.clear()
+    build_index(load_articles(small_kb), fake_embedder, root)
+    assert analysed == [] and lexical_files() == first
+    write_article("password-reset", "로그인 화면에서 **비밀번호 찾기**를 누르고 메일을 확인하세요.",
+                  title="비밀번호를 잊어버렸어요", category="회원/계정", questions=["비번 까먹었어요"])
+    build_index(load_articles(small_kb), fake_embedder, root)
+    assert len(analysed) == 1 and "메일을 확인하세요" in analysed[0]
+    edited = lexical_files()
+    scratch = tmp_path / "scratch"  # the same articles without any cache give the same lexical index
+    build_index(load_articles(small_kb), fake_embedder, scratch)
+    assert {k: v for k, v in read_manifest(current_path(scratch))["files"].items() if k.startswith("lexical/")} \
+        == edited
+    synonyms = write(small_kb / "_synonyms.yml", "synonyms:\n  - [비밀번호, 비번]\n")
+    analysed.clear()
+    build_index(load_articles(small_kb), fake_embedder, root, config_files=[synonyms])
+    assert len(analysed) == 4  # another analyser: every article again
+    assert Synonyms.load(synonyms).groups == (("비밀번호", "비번"),)
 
 
 def test_older_format_is_refused_with_the_fix(small_index: Path) -> None:
