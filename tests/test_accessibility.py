@@ -18,19 +18,10 @@ from urllib.parse import quote
 import pytest
 
 from kb.settings import Settings
+from tests.chromium import chrome, css, wait_for
 from tests.conftest import ROOT
 from tests.server import free_port
-from tests.test_widget import (
-    OFF_TOPIC,
-    build_fake_index,
-    chrome,
-    inside,
-    open_shop,
-    serve_kb,
-    serve_shop,
-    wait_for,
-    write_shop,
-)
+from tests.test_widget import OFF_TOPIC, build_fake_index, inside, open_shop, serve_kb, serve_shop, write_shop
 
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
@@ -83,10 +74,6 @@ def driver() -> Iterator[Any]:
         yield browser
 
 
-def _css(driver: Any, selector: str) -> list[Any]:
-    return list(driver.find_elements("css selector", selector))
-
-
 def _open(driver: Any, url: str) -> None:
     driver.get(url)
     wait_for(driver, lambda d: d.execute_script("return !!window.KB && document.readyState === 'complete'"),
@@ -98,39 +85,39 @@ def test_help_page_with_results(driver: Any, site: tuple[str, str]) -> None:
     _open(driver, kb + "/?q=" + quote("반품하고 싶어요"))
     wait_for(driver, lambda d: d.execute_script("return document.getElementById('results').dataset.decision")
              == "answer", "no answer for the query")
-    assert _css(driver, "#r0 .card-answer")[0].is_displayed()  # the best answer open, its vote buttons shown
+    assert css(driver, "#r0 .card-answer")[0].is_displayed()  # the best answer open, its vote buttons shown
     assert_clean(driver, "help page with results")
 
 
 def test_help_page_home(driver: Any, site: tuple[str, str]) -> None:
     kb, _ = site
     _open(driver, kb + "/")
-    wait_for(driver, lambda d: _css(d, "#popular-list li"), "no popular questions")
+    wait_for(driver, lambda d: css(d, "#popular-list li"), "no popular questions")
     assert_clean(driver, "help page, empty search")
 
 
 def test_help_page_with_the_contact_panel(driver: Any, site: tuple[str, str]) -> None:
     kb, _ = site
     _open(driver, kb + "/?q=" + quote(OFF_TOPIC))
-    wait_for(driver, lambda d: _css(d, "#contact")[0].is_displayed(), "the contact panel did not open")
+    wait_for(driver, lambda d: css(d, "#contact")[0].is_displayed(), "the contact panel did not open")
     assert_clean(driver, "help page with the contact panel")
-    _css(driver, "#inquiry-form button[type=submit]")[0].click()  # and its summary
-    wait_for(driver, lambda d: _css(d, "#inquiry-summary")[0].is_displayed(), "no summary")
+    css(driver, "#inquiry-form button[type=submit]")[0].click()  # and its summary
+    wait_for(driver, lambda d: css(d, "#inquiry-summary")[0].is_displayed(), "no summary")
     assert_clean(driver, "help page with the inquiry summary")
 
 
 def test_help_page_in_english(driver: Any, site: tuple[str, str]) -> None:
     kb, _ = site
     _open(driver, kb + "/?lang=en&q=" + quote("반품 신청"))
-    wait_for(driver, lambda d: _css(d, "#results .card"), "no results")
+    wait_for(driver, lambda d: css(d, "#results .card"), "no results")
     assert_clean(driver, "English help page with results")
 
 
 def test_agent_view(driver: Any, site: tuple[str, str]) -> None:
     kb, _ = site
     _open(driver, kb + "/agent?q=" + quote("반품하고 싶어요"))
-    wait_for(driver, lambda d: _css(d, "#agent-results .arow"), "no agent results")
-    for details in _css(driver, "#agent-results .arow details")[:2]:  # the answer and "why it matched", open
+    wait_for(driver, lambda d: css(d, "#agent-results .arow"), "no agent results")
+    for details in css(driver, "#agent-results .arow details")[:2]:  # the answer and "why it matched", open
         details.find_element("css selector", "summary").click()
     assert_clean(driver, "agent view")
 

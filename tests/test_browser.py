@@ -4,18 +4,16 @@
 * ``fake``: an in-process uvicorn on a tiny index (fake embedder) with a hostile article, for the
   escaping checks and a race between two searches.
 
-Chromium starts once for the module. Without Debian's chromium + chromedriver the tests skip, except
-under CI (``CI=true``), where they fail so a broken machine is noticed.
+Chromium starts once for the module (tests/chromium.py). Without Debian's chromium + chromedriver the tests
+skip, except under CI (``CI=true``), where they fail so a broken machine is noticed.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -24,62 +22,27 @@ import httpx
 import pytest
 
 from kb.settings import Settings
+from tests.chromium import WAIT, chrome, css, js_errors, require_browser, wait_for
 from tests.conftest import ROOT, real_env, write
 from tests.fakes import FakeEmbedder
 from tests.server import free_port, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-WAIT = 25.0
 AGENT_KEY = "agent-test-key"
 
 NONSENSE = "ㅁㄴㅇㄹ asdf qwer"
 
 
-def _require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package (pip install selenium)")
-    if missing:
-        message = (f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver; "
-                   "pip install selenium)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a driver
-    profile = tempfile.mkdtemp(prefix="kb-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--hide-scrollbars", "--window-size=1280,900", "--lang=ko-KR",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "ko-KR,ko"})
-    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(30)
-    try:
+    with chrome() as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def live_index(tmp_path_factory: pytest.TempPathFactory, sample_index: Path) -> Path:
     """A copy of the session's real index of the sample articles (its own feedback store)."""
-    _require_browser()  # do not pay for a build when the browser is missing
+    require_browser()  # do not pay for a build when the browser is missing
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(sample_index, index, symlinks=True)  # `current` is a relative link: it follows the copy
     (index / "feedback.sqlite").unlink(missing_ok=True)
@@ -139,18 +102,6 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def wait_for(driver: Any, condition: Callable[[Any], Any], message: str, timeout: float = WAIT) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
-
-
-def css(driver: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(driver.find_elements(By.CSS_SELECTOR, selector))
-
-
 def card_ids(driver: Any) -> list[str]:
     return [c.get_attribute("data-article-id") for c in css(driver, "#results .card")]
 
@@ -183,11 +134,6 @@ def no_alert(driver: Any) -> bool:
     except NoAlertPresentException:
         return True
     return False
-
-
-def js_errors(driver: Any) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"
-            and "favicon" not in e["message"]]
 
 
 # --- the real thing ---------------------------------------------------------------------------------

@@ -2,16 +2,16 @@
 the sample articles: sign in, see the chart and the gap groups, apply "add as a question", and the next search
 answers with that article first. ``KB_SCREENSHOTS=1`` writes docs/screenshot-insight.png.
 
-Without Debian's chromium + chromedriver the test skips, except under CI (``CI=true``), where it fails.
+Chromium comes from tests/chromium.py: without Debian's chromium + chromedriver the test skips, except under CI
+(``CI=true``), where it fails.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,56 +21,21 @@ import pytest
 
 from kb.feedback.sqlite import SQLiteStore
 from kb.settings import Settings
+from tests.chromium import chrome, css, require_browser, wait_for
 from tests.conftest import ROOT, SAMPLE_ARTICLES, real_env
 from tests.server import running_server
 from tests.test_gaps import TOPICS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 KEY = "insight-browser-key"
-WAIT = 30.0
 BUILD_WAIT = 600.0  # a fix runs lint, an incremental build and the content tests with the real model
 TARGET = "account-delete"
 STRAY = "한결마켓 그만 쓸래요 계정 없애 주세요"  # an account-delete query the search answers with another article
 
 
-def _require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package (pip install selenium)")
-    if missing:
-        message = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture
 def driver() -> Iterator[Any]:
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a driver
-    profile = tempfile.mkdtemp(prefix="kb-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--hide-scrollbars", "--window-size=1280,900", "--lang=ko-KR",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "ko-KR,ko"})
-    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
-    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(30)
-    try:
+    with chrome(console="SEVERE") as browser:  # errors only: the test's last check counts every entry
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 COMMON = ["택배 언제 와요", "반품하고 싶어요", "환불 언제 들어와요", "비밀번호 까먹었어요", "쿠폰 어떻게 써요",
@@ -107,7 +72,7 @@ def _plant(store: SQLiteStore) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, real_settings: Settings,
          real_embedder: Any) -> Iterator[tuple[str, Path, Path]]:
     """`kb serve` with the admin key on a copy of the sample articles; yields (base URL, articles, index root)."""
-    _require_browser()
+    require_browser()
     from kb.pipeline import gated_build
 
     folder = tmp_path_factory.mktemp("insight-browser")
@@ -122,16 +87,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, real_sett
     store.close()
     with running_server(root, KB_ADMIN_KEY=KEY, KB_ARTICLES_DIR=str(articles), **real_env(real_settings)) as base:
         yield base, articles, root
-
-
-def wait_for(driver: Any, condition: Callable[[Any], Any], message: str, timeout: float = WAIT) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message)
-
-
-def css(driver: Any, selector: str) -> list[Any]:
-    return list(driver.find_elements("css selector", selector))
 
 
 def top_article(base: str, query: str) -> str | None:

@@ -1,19 +1,17 @@
 """The search box on a shop's own site: CORS on the public API only, ``GET /widget.js``, and the box itself in
 a real headless Chromium, embedded in a page served from another origin (another port) under a strict CSP.
 
-The browser tests use an in-process uvicorn with the fake embedder (fast); the helpers here (``chrome``,
-``serve_kb``, ``serve_shop``) are shared with tests/test_accessibility.py.
+The browser tests use an in-process uvicorn with the fake embedder (fast) and the Chromium of tests/chromium.py;
+the helpers here (``serve_kb``, ``serve_shop``, ``open_shop``, ...) are shared with tests/test_accessibility.py.
 """
 
 from __future__ import annotations
 
 import http.server
 import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -25,12 +23,12 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.settings import Settings
+from tests.chromium import chrome, js_errors, wait_for
 from tests.conftest import ROOT, write
 from tests.fakes import FakeEmbedder
 from tests.server import free_port
 
 SHOP = "https://shop.example"
-WAIT = 20.0
 
 # (id, title, category, alternate questions, answer)
 ARTICLES = (
@@ -183,36 +181,6 @@ def test_widget_script_is_served_with_its_strings(fake_kb: tuple[Settings, FakeE
 
 
 @contextmanager
-def chrome(lang: str = "ko-KR") -> Iterator[Any]:
-    """Debian's headless Chromium (skips without it, fails under CI), as tests/test_browser.py starts it."""
-    from tests.test_browser import CHROMEDRIVER, CHROMIUM, _require_browser
-
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a driver
-    profile = tempfile.mkdtemp(prefix="kb-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--hide-scrollbars", "--window-size=1280,900", f"--lang={lang}",
-                f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},{lang[:2]}"})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(30)
-    browser.set_script_timeout(60)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-@contextmanager
 def serve_kb(settings: Settings, embedder: FakeEmbedder) -> Iterator[str]:
     """kb in an in-process uvicorn on a free port; yields its base URL."""
     import uvicorn
@@ -327,15 +295,6 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-def wait_for(driver: Any, condition: Callable[[Any], Any], message: str, timeout: float = WAIT) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # the box redraws its lists as answers arrive: an element seen a moment ago may be gone
-    return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
-
-
 def inside(driver: Any, selector: str) -> list[Any]:
     """Elements inside the first box's shadow root."""
     from selenium.webdriver.common.by import By
@@ -356,9 +315,7 @@ def open_shop(driver: Any, url: str) -> Any:
 def page_problems(driver: Any) -> list[str]:
     """CSP violations on the page and errors in the console."""
     csp = list(driver.execute_script("return window.__csp || []"))
-    errors = [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"
-              and "favicon" not in e["message"]]
-    return csp + errors
+    return csp + js_errors(driver)
 
 
 def shadow_style(driver: Any, selector: str, prop: str) -> str:
@@ -394,8 +351,10 @@ def test_the_box_on_another_origin_searches_answers_and_records_a_vote(browser: 
     wait_for(browser, lambda d: "감사" in first.find_element("css selector", ".msg").text, "no thanks after the vote")
     assert store.counts("return-request") == {**before, "helpful": before["helpful"] + 1}  # the vote reached kb
     # the settled search reaches the editors' insight page, as the help page's do; its typed prefixes never do
-    wait_for(browser, lambda d: "반품하고 싶어요" in {q.query for q in store.top_queries()}, "the search was not logged")
-    assert [q.query for q in store.top_queries() if "반품하고 싶어요".startswith(q.query) and q.query != "반품하고 싶어요"] == []
+    wait_for(browser, lambda d: "반품하고 싶어요" in {q.query for q in store.top_queries()},
+             "the search was not logged")
+    assert [q.query for q in store.top_queries()
+            if "반품하고 싶어요".startswith(q.query) and q.query != "반품하고 싶어요"] == []
     assert page_problems(browser) == []
 
 
