@@ -11,26 +11,32 @@ the edit is reverted (the file gets its exact old bytes back, a draft is removed
 holds what the fix wrote: a one-click change must not leave the articles folder in a state that breaks the
 next editor's ``kb build``, and an editor's hand edit made meanwhile is never overwritten. The failure's
 messages (lint's, or the broken content tests) are reported so the change can be made by hand.
+
+A fix's status is kept in the feedback store (:mod:`kb.feedback`), not in the process that runs it: the
+editor's page may poll any replica, and one fix at a time runs across all replicas on the same store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import KBError
+from kb.feedback import FIX_TIMEOUT, FixStatus, StoreUnavailable  # the store keeps FixStatus; its name stays here
 
 if TYPE_CHECKING:
     from kb.embed import Embedder
+    from kb.feedback import FeedbackStore
     from kb.settings import Settings
 
 DRAFTS_FOLDER = "drafts"  # under the articles folder (names starting with `_` would be skipped by the loader)
@@ -41,10 +47,12 @@ PLACEHOLDER_ANSWER = {
           "write the answer and set `status: published` to publish it.",
 }
 MAX_QUESTIONS = 50  # per fix
+FINISH_RETRY = 5.0  # seconds between attempts to record a fix's outcome while the store is away
 _KEY = re.compile(r"questions[ \t]*:(?=[ \t]|$)")
 _NULLS = {"", "~", "null", "Null", "NULL"}
 # what PyYAML accepts unescaped in a double-quoted scalar (its "printable" set, minus line breaks it folds)
 _PLAIN = re.compile(r"[\t\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+log = logging.getLogger("kb.fixes")
 
 
 class FixError(KBError):
@@ -355,22 +363,6 @@ def draft_article(articles_dir: Path, questions: Sequence[str]) -> Edit:
 # --- the build after a fix ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FixStatus:
-    """Where a fix is: running, built (live), or failed (with lint's or the content tests' messages)."""
-
-    id: str
-    kind: str  # add_question | new_article
-    article_id: str
-    file: str  # relative to the articles folder
-    added: tuple[str, ...]
-    state: str = "running"  # running | built | failed
-    messages: tuple[str, ...] = ()
-    reverted: bool = False
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-
-
 class FixBusy(KBError):
     """Another fix's build is still running."""
 
@@ -378,49 +370,57 @@ class FixBusy(KBError):
 class FixRunner:
     """Applies one fix at a time: the edit now, the gated build and the reload in a background thread.
 
-    The status lives in this process (with several ``kb serve`` workers, ask the one that took the fix)."""
+    The fix's status lives in the feedback store, not in this process: any replica or ``kb serve`` worker on
+    the same store answers for it, and the store lets one fix at a time hold the articles folder, whichever
+    process asks (:meth:`kb.feedback.FeedbackStore.add_fix`). A fix whose process dies while it holds the
+    folder fails after :data:`kb.feedback.FIX_TIMEOUT` and blocks nothing after that."""
 
-    def __init__(self, keep: int = 20) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, FixStatus] = {}
-        self._keep = keep
-        self._running: str | None = None
+    def __init__(self, store: FeedbackStore) -> None:
+        self.store = store
 
     def get(self, job_id: str) -> FixStatus | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+        """The fix ``job_id``, started by any process on this store; raises ``StoreUnavailable``."""
+        return self.store.fix(job_id)
 
     def latest(self) -> FixStatus | None:
-        with self._lock:
-            return next(reversed(self._jobs.values()), None)
+        return self.store.latest_fix()
 
     def start(self, settings: Settings, embedder: Embedder, kind: str, make_edit: Callable[[], Edit],
               reload: Callable[[], object]) -> FixStatus:
         """Make the edit (raising :class:`FixError` before anything is written when it cannot be made), then
-        build in the background. Raises :class:`FixBusy` while another fix builds."""
-        with self._lock:
-            if self._running is not None:
-                raise FixBusy("another fix is being built; try again when it is done")
-            self._running = "starting"
+        build in the background. Raises :class:`FixBusy` while another fix holds the articles folder, and
+        ``StoreUnavailable`` (with nothing written) when the store cannot say whether one does."""
+        claim = FixStatus(secrets.token_hex(8), kind, "", "", (), state="starting")
+        if not self.store.add_fix(claim):  # first: the edit itself must not race another fix's build
+            raise FixBusy("another fix is being built; try again when it is done")
         try:
             edit = make_edit()
         except BaseException:
-            with self._lock:
-                self._running = None
+            self._let_go(claim)
             raise
         try:
             file = str(edit.path.relative_to(settings.articles_dir))
         except ValueError:
             file = edit.path.name
-        status = FixStatus(secrets.token_hex(8), kind, edit.article_id, file, edit.added)
-        with self._lock:
-            self._running = status.id
-            self._jobs[status.id] = status
-            while len(self._jobs) > self._keep:
-                self._jobs.pop(next(iter(self._jobs)))
+        status = replace(claim, article_id=edit.article_id, file=file, added=edit.added, state="running")
+        try:
+            held = self.store.update_fix(status)
+        except StoreUnavailable:
+            edit.revert()
+            self._let_go(claim)
+            raise
+        if not held:  # timed out between the two writes (START_TIMEOUT): another fix may hold the folder now
+            edit.revert()
+            raise FixBusy("the fix took too long to start and was given up; try again")
         threading.Thread(target=self._build, args=(settings, embedder, edit, status, reload),
                          name="kb-fix-build", daemon=True).start()
         return status
+
+    def _let_go(self, claim: FixStatus) -> None:
+        try:
+            self.store.discard_fix(claim.id)
+        except StoreUnavailable:
+            pass  # the claim times out by itself (START_TIMEOUT)
 
     def _build(self, settings: Settings, embedder: Embedder, edit: Edit, status: FixStatus,
                reload: Callable[[], object]) -> None:
@@ -451,6 +451,14 @@ class FixRunner:
         self._finish(replace(status, state="built"))
 
     def _finish(self, status: FixStatus) -> None:
-        with self._lock:
-            self._jobs[status.id] = replace(status, finished=time.time())
-            self._running = None
+        """Write the outcome, waiting for the store if it is away (until the fix would time out anyway)."""
+        status = replace(status, finished=time.time())
+        while True:
+            try:
+                self.store.update_fix(status)
+                return
+            except StoreUnavailable as e:
+                if time.time() + FINISH_RETRY > status.started + FIX_TIMEOUT:
+                    log.warning("the outcome of fix %s (%s) could not be recorded: %s", status.id, status.state, e)
+                    return
+                time.sleep(FINISH_RETRY)

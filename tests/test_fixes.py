@@ -1,22 +1,31 @@
-"""One-click fixes on article files (kb.fixes): surgical edits of the `questions:` list, drafts, reverts."""
+"""One-click fixes on article files (kb.fixes): surgical edits of the `questions:` list, drafts, reverts; the
+runner's bookkeeping in the feedback store when something goes wrong."""
 
 from __future__ import annotations
 
 import stat
+import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from kb.articles import load_articles, parse_article
+from kb.feedback import FILENAME, FixStatus, StoreUnavailable
+from kb.feedback.sqlite import SQLiteStore
 from kb.fixes import (
     FixError,
+    FixRunner,
     add_questions,
     add_to_front_matter,
     article_path,
     draft_article,
     quote,
 )
+from kb.settings import Settings
+from tests.fakes import FakeEmbedder
 
 NEW = ["새 질문이에요", '따옴표 "와" \\ 역슬래시: #태그']
 Q1, Q2 = '"새 질문이에요"', '"따옴표 \\"와\\" \\\\ 역슬래시: #태그"'
@@ -146,3 +155,74 @@ def test_draft_article_is_a_parseable_draft(tmp_path: Path) -> None:
     assert parse_article(english.path).locale == "en"
     with pytest.raises(FixError):
         draft_article(articles, ["   "])
+
+
+# --- the runner: its bookkeeping in the store (the happy paths run through the API in test_insight.py) ------
+
+
+class FlakyStore(SQLiteStore):
+    """A store whose ``update_fix`` fails the first ``failures`` times, as a database going away would."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def update_fix(self, status: FixStatus) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("database unreachable: connection refused")
+        return super().update_fix(status)
+
+
+def _draft(settings: Settings, *queries: str) -> Any:
+    return partial(draft_article, settings.articles_dir, list(queries))
+
+
+def test_a_refused_edit_lets_go_of_the_folder(small_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    store = SQLiteStore(small_settings.index_dir / FILENAME)
+    runner = FixRunner(store)
+    with pytest.raises(FixError, match="no article"):
+        runner.start(small_settings, fake_embedder, "add_question",
+                     partial(add_questions, small_settings.articles_dir, "nope", ["질문"]), lambda: None)
+    assert store.running_fix() is None and runner.latest() is None  # nothing to show, nothing blocking
+
+
+def test_no_store_no_fix(small_settings: Settings, fake_embedder: FakeEmbedder, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+
+    def never() -> Any:
+        raise AssertionError("the edit was made")
+
+    with pytest.raises(StoreUnavailable):  # another replica may be building: the edit is never made
+        FixRunner(SQLiteStore(blocker / FILENAME)).start(small_settings, fake_embedder, "new_article", never,
+                                                         lambda: None)
+    assert not (small_settings.articles_dir / "drafts").exists()
+
+
+def test_an_edit_whose_status_cannot_be_written_is_undone(small_settings: Settings,
+                                                          fake_embedder: FakeEmbedder) -> None:
+    store = FlakyStore(small_settings.index_dir / FILENAME, failures=1)
+    with pytest.raises(StoreUnavailable):
+        FixRunner(store).start(small_settings, fake_embedder, "new_article", _draft(small_settings, "판매자 연락처"),
+                               lambda: None)
+    assert list((small_settings.articles_dir / "drafts").iterdir()) == []  # the draft is gone again
+    assert store.running_fix() is None
+
+
+def test_the_outcome_waits_for_the_store(small_settings: Settings, fake_embedder: FakeEmbedder,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.fixes
+    import kb.pipeline
+
+    monkeypatch.setattr(kb.pipeline, "gated_build", lambda *a, **k: None)
+    monkeypatch.setattr(kb.fixes, "FINISH_RETRY", 0.01)
+    store = FlakyStore(small_settings.index_dir / FILENAME, failures=0)
+    runner = FixRunner(store)
+    status = runner.start(small_settings, fake_embedder, "new_article", _draft(small_settings, "판매자 연락처"),
+                          lambda: store.__setattr__("failures", 3))  # the database goes away as the build ends
+    deadline = time.monotonic() + 30
+    while (job := runner.get(status.id)) is not None and job.state == "running":
+        assert time.monotonic() < deadline, "the outcome was never written"
+        time.sleep(0.02)
+    assert job is not None and job.state == "built" and store.failures == 0

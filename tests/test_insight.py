@@ -46,6 +46,15 @@ def client(settings: Settings, service: KBService) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture
+def replica(settings: Settings) -> Iterator[TestClient]:
+    """A second replica: its own service and app on the same index root, so the same feedback store."""
+    svc = KBService(settings, FakeEmbedder())
+    with TestClient(create_app(settings, service=svc, watch=False)) as c:
+        yield c
+    svc.close()
+
+
 def sign_in(client: TestClient) -> str:
     r = client.post("/admin/session", json={"key": KEY})
     assert r.status_code == 200, r.text
@@ -361,3 +370,64 @@ def test_fix_needs_a_session(client: TestClient, tmp_path: Path) -> None:
     r = client.post("/admin/fixes", json={"kind": "new_article", "queries": ["a"]})
     assert r.status_code == 401
     assert not (tmp_path / "articles" / "drafts").exists()
+
+
+def test_every_replica_answers_for_a_fix_and_one_runs_at_a_time(client: TestClient, replica: TestClient,
+                                                                 settings: Settings,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.pipeline
+
+    release = threading.Event()
+    monkeypatch.setattr(kb.pipeline, "gated_build", lambda *a, **k: release.wait(30))
+    csrf, replica_csrf = sign_in(client), sign_in(replica)
+    first = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
+                        json={"kind": "new_article", "queries": ["판매자 연락처"]})
+    assert first.status_code == 202
+    job = first.json()
+    polled = replica.get(f"/admin/fixes/{job['id']}")  # the balancer sent the page's poll to the other replica
+    assert polled.status_code == 200 and polled.json() == job
+    assert replica.get("/admin/insight.json", params={"groups": "false"}).json()["fix"] == job
+    second = replica.post("/admin/fixes", headers={"X-CSRF-Token": replica_csrf},
+                          json={"kind": "new_article", "queries": ["셀러 문의"]})
+    assert second.status_code == 409 and "another fix" in second.json()["detail"]
+    assert [p.name for p in (settings.articles_dir / "drafts").iterdir()] == [Path(job["file"]).name]
+    release.set()
+    assert wait_for_fix(replica, job["id"])["state"] == "built"
+    third = replica.post("/admin/fixes", headers={"X-CSRF-Token": replica_csrf},
+                         json={"kind": "new_article", "queries": ["셀러 문의"]})
+    assert third.status_code == 202  # free again, for every replica
+    assert wait_for_fix(client, third.json()["id"])["state"] == "built"
+
+
+def test_a_fix_left_running_by_a_dead_replica_blocks_nothing(client: TestClient, service: KBService) -> None:
+    from kb.feedback import FIX_TIMEOUT, FixStatus
+
+    assert service.store.add_fix(FixStatus("0123456789abcdef", "new_article", "gap", "drafts/gap.md", ("q",),
+                                           started=time.time() - FIX_TIMEOUT - 5))
+    csrf = sign_in(client)
+    old = client.get("/admin/fixes/0123456789abcdef").json()
+    assert old["state"] == "failed" and "probably stopped" in old["messages"][0]
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
+                    json={"kind": "new_article", "queries": ["판매자 연락처"]})
+    assert r.status_code == 202
+    assert wait_for_fix(client, r.json()["id"])["state"] == "built"
+
+
+def test_fixes_answer_503_while_the_store_is_away(client: TestClient, service: KBService, settings: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.feedback import StoreUnavailable
+
+    def down(work: Any) -> Any:
+        raise StoreUnavailable("database unreachable: connection refused")
+
+    csrf = sign_in(client)
+    monkeypatch.setattr(service.store, "_run", down)
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
+                    json={"kind": "new_article", "queries": ["판매자 연락처"]})
+    assert r.status_code == 503
+    assert r.json()["detail"] == "fixes cannot be started right now (database unreachable: connection refused)"
+    assert not (settings.articles_dir / "drafts").exists()  # no edit without knowing that no other fix runs
+    r = client.get("/admin/fixes/0123456789abcdef")
+    assert r.status_code == 503 and "cannot be read right now" in r.json()["detail"]
+    data = client.get("/admin/insight.json", params={"groups": "false"})
+    assert data.status_code == 200 and data.json()["fix"] is None  # the page's numbers degrade as before

@@ -31,8 +31,18 @@ def eventually(call, timeout: float = 60.0):  # type: ignore[no-untyped-def]
 
 class TestPostgres(StoreContract):
     @pytest.fixture
-    def store(self, postgres: Postgres):  # type: ignore[no-untyped-def]
-        store = PostgresStore(postgres.new_database())
+    def url(self, postgres: Postgres) -> str:
+        return postgres.new_database()
+
+    @pytest.fixture
+    def store(self, url: str):  # type: ignore[no-untyped-def]
+        store = PostgresStore(url)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def replica(self, url: str):  # type: ignore[no-untyped-def]
+        store = PostgresStore(url)  # another replica: its own pool on the same database
         yield store
         store.close()
 
@@ -54,7 +64,7 @@ def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgre
     for t in threads:
         t.join()
     assert not errors
-    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,)]
+    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,)]
     assert stores[0].counts("a") == {"helpful": 4, "not_helpful": 0}
     for s in stores:
         s.close()

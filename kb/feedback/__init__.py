@@ -11,16 +11,21 @@ per day, and every report ranks by distinct clients: a thousand votes from one c
 Reads degrade (zero counts, the reason in :attr:`FeedbackStore.problem`, shown by ``/health``) when the
 store is unusable; writes raise :class:`StoreUnavailable` (the API answers 503). A corrupt SQLite file is
 set aside and recreated.
+
+The store also keeps the status of the editors' one-click fixes (:mod:`kb.fixes`): any replica answers for a
+fix another one started, and the database lets one fix at a time run, whichever replica or worker asks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -113,6 +118,52 @@ class GapQuery:
     clients: int
     sources: tuple[str, ...]  # unanswered | low_confidence | not_helpful
     top_article: str | None  # the article shown first, when one was
+
+
+FIX_STATES = ("starting", "running", "built", "failed")  # starting: the edit is being written (not shown)
+FIX_TIMEOUT = 30 * 60.0  # seconds a fix may hold the articles folder; then its process is taken for dead
+START_TIMEOUT = 60.0  # seconds a fix may spend writing its edit (milliseconds, normally)
+FIXES_KEPT = 50  # the newest fixes' statuses are kept; older ones are deleted when a fix starts
+
+
+@dataclass(frozen=True)
+class FixStatus:
+    """Where a fix is: running, built (live), or failed (with lint's or the content tests' messages)."""
+
+    id: str
+    kind: str  # add_question | new_article
+    article_id: str
+    file: str  # relative to the articles folder
+    added: tuple[str, ...]
+    state: str = "running"  # running | built | failed (starting: inside the store only)
+    messages: tuple[str, ...] = ()
+    reverted: bool = False
+    started: float = field(default_factory=time.time)  # Unix time
+    finished: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether the fix holds the articles folder (one fix at a time does)."""
+        return self.state in ("starting", "running")
+
+
+def _storable(text: str) -> str:
+    """``text`` as both engines store it: no NUL, no lone surrogates (kept as it is otherwise)."""
+    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
+def _json_list(items: tuple[str, ...]) -> str:
+    return _storable(json.dumps(list(items), ensure_ascii=False))  # readable Hangul; NUL comes out escaped
+
+
+def _timeout(state: str) -> float:
+    return START_TIMEOUT if state == "starting" else FIX_TIMEOUT
+
+
+def _timed_out_messages(state: str) -> tuple[str, ...]:
+    what = "write its edit" if state == "starting" else "finish its build"
+    return (f"the fix did not {what} within {_timeout(state) / 60:g} min: the server process running it "
+            "probably stopped. Check the article file, then run `kb build --check` or start the fix again",)
 
 
 def _now() -> tuple[str, str]:
@@ -243,6 +294,89 @@ class FeedbackStore:
 
         return self._run(work)
 
+    # -- one-click fixes ----------------------------------------------------------------------------
+
+    _FIX_COLUMNS = "kind, article_id, file, added, state, messages, reverted, started, finished, busy"
+
+    def _fix_values(self, s: FixStatus) -> tuple[Any, ...]:
+        if s.state not in FIX_STATES:
+            raise ValueError(f"state must be one of {', '.join(FIX_STATES)}, got {s.state!r}")
+        return (_storable(s.kind), _storable(s.article_id), _storable(s.file), _json_list(s.added), s.state,
+                _json_list(s.messages), 1 if s.reverted else 0, float(s.started),
+                None if s.finished is None else float(s.finished), 1 if s.busy else None)
+
+    def add_fix(self, status: FixStatus) -> bool:
+        """Record a fix that takes the articles folder (state ``starting`` or ``running``); False, and nothing
+        recorded, while another fix holds it, in this process or any other on the same database.
+
+        In the same transaction, fixes whose process died (holding the folder past their timeout) are marked
+        failed, and only the newest :data:`FIXES_KEPT` fixes are kept."""
+        if not status.busy:
+            raise ValueError("a new fix is starting or running")
+        now = time.time()
+
+        def work(db: Any) -> bool:
+            for state in ("starting", "running"):
+                db.execute(self._sql("UPDATE fixes SET state = 'failed', busy = NULL, finished = ?, messages = ? "
+                                     "WHERE busy = 1 AND state = ? AND started < ?"),
+                           (now, _json_list(_timed_out_messages(state)), state,
+                            now - _timeout(state)))
+            # the unique `busy` column refuses a second fix: the database decides, whoever asks at the same time
+            row = db.execute(self._sql(f"INSERT INTO fixes (job, {self._FIX_COLUMNS}) VALUES "
+                                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"),
+                             (_storable(status.id), *self._fix_values(status))).fetchone()
+            if row is None:
+                return False
+            db.execute(self._sql("DELETE FROM fixes WHERE busy IS NULL AND id NOT IN "
+                                 "(SELECT id FROM fixes ORDER BY id DESC LIMIT ?)"), (FIXES_KEPT,))
+            return True
+
+        return self._run(work)
+
+    def update_fix(self, status: FixStatus) -> bool:
+        """Write a fix's new status; False when there is no such fix. A built or failed fix lets go of the
+        articles folder; one still holding it is updated only while the folder is its own (not timed out)."""
+        sql = (f"UPDATE fixes SET ({self._FIX_COLUMNS}) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE job = ?"
+               + (" AND busy = 1" if status.busy else ""))
+        values = (*self._fix_values(status), status.id)
+        return self._run(lambda db: bool(db.execute(self._sql(sql), values).rowcount > 0))
+
+    def discard_fix(self, job_id: str) -> None:
+        """Forget a fix that never wrote its edit (it was refused), letting go of the articles folder."""
+        self._run(lambda db: db.execute(self._sql("DELETE FROM fixes WHERE job = ? AND state = 'starting'"),
+                                        (job_id,)))
+
+    def _last_fix(self, where: str, params: tuple[Any, ...] = ()) -> FixStatus | None:
+        rows = self._rows(f"SELECT job, {self._FIX_COLUMNS} FROM fixes WHERE {where} ORDER BY id DESC LIMIT 1",
+                          params)
+        if not rows:
+            return None
+        job, kind, article_id, file, added, state, messages, reverted, started, finished, _ = rows[0]
+        status = FixStatus(str(job), str(kind), str(article_id), str(file), tuple(json.loads(added)), str(state),
+                           tuple(json.loads(messages)), bool(reverted), float(started),
+                           None if finished is None else float(finished))
+        if status.busy and time.time() - status.started > _timeout(status.state):
+            # its process died: failed, whether the next fix to start has written that down yet or not
+            status = replace(status, state="failed", messages=_timed_out_messages(status.state),
+                             finished=status.started + _timeout(status.state))
+        return status
+
+    def fix(self, job_id: str) -> FixStatus | None:
+        """The fix ``job_id`` (None when unknown, or long gone); raises :class:`StoreUnavailable`."""
+        return self._last_fix("job = ?", (job_id,))
+
+    def running_fix(self) -> FixStatus | None:
+        """The fix holding the articles folder now, if any (one that timed out holds nothing)."""
+        status = self._last_fix("busy = 1")
+        return status if status is not None and status.busy else None
+
+    def latest_fix(self) -> FixStatus | None:
+        """The newest fix that wrote its edit, for the insight page (None while the store is unusable)."""
+        try:
+            return self._last_fix("state <> 'starting'")
+        except StoreUnavailable:
+            return None
+
     # -- reports ------------------------------------------------------------------------------------
 
     _HELPFUL = "COUNT(DISTINCT CASE WHEN helpful = 1 THEN client END)"
@@ -351,6 +485,8 @@ class FeedbackStore:
             "searches": self._rows("SELECT created, day, client, locale, query, decision, top_article, confidence "
                                    "FROM searches ORDER BY id"),
             "kb_meta": self._rows("SELECT key, value FROM kb_meta ORDER BY key"),
+            # `fixes` is left out on purpose: a fix's status matters while its editor waits for it, and its
+            # outcome is in the article files and the builds already
         }
 
 

@@ -72,9 +72,33 @@ def _v2(dialect: str) -> list[str]:
     ]
 
 
+def _v3(dialect: str) -> list[str]:
+    """One-click fixes (:mod:`kb.fixes`), so every replica answers for a fix any replica started. ``busy`` is 1
+    while a fix holds the articles folder (editing, then building) and NULL after; it is unique (NULLs are
+    not), so the database itself lets one fix at a time hold it, whichever process asks. ``added`` and
+    ``messages`` are JSON lists; ``started`` and ``finished`` Unix times."""
+    real = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}[dialect]
+    return [
+        f"""CREATE TABLE fixes (
+            id {_ID[dialect]},
+            job TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            file TEXT NOT NULL,
+            added TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'built', 'failed')),
+            messages TEXT NOT NULL,
+            reverted INTEGER NOT NULL CHECK (reverted IN (0, 1)),
+            started {real} NOT NULL,
+            finished {real},
+            busy INTEGER UNIQUE CHECK (busy = 1),
+            CHECK ((state IN ('starting', 'running')) = (busy IS NOT NULL)))""",
+    ]
+
+
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """(version, statements) in order; a store at version n applies every later one."""
-    return [(1, _v1(dialect)), (2, _v2(dialect))]
+    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect))]
 
 
 LATEST = max(v for v, _ in migrations(SQLITE))

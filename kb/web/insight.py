@@ -37,7 +37,7 @@ from kb.web.i18n import STRINGS, choose_lang
 
 if TYPE_CHECKING:
     from kb.feedback import DaySearches
-    from kb.fixes import Edit, FixRunner, FixStatus
+    from kb.fixes import Edit, FixStatus
     from kb.gaps import Suggestion, VectorCache
     from kb.service import KBService
 
@@ -106,9 +106,9 @@ def read_session(admin_key: str, token: str | None, now: float | None = None) ->
 @dataclass
 class AdminState:
     """What the admin routes keep in this process: signed-out sessions (until they expire), failed sign-ins,
-    query vectors and suggestions for the gap groups, and the fixes."""
+    query vectors and suggestions for the gap groups. (The fixes' status is in the feedback store, which
+    every replica shares.)"""
 
-    fixes: FixRunner
     vectors: VectorCache
     suggestions: dict[tuple[str, ...], Suggestion] = field(default_factory=dict)
     revoked: dict[str, int] = field(default_factory=dict)
@@ -147,10 +147,9 @@ def _state(request: Request) -> AdminState:
         with _lock:
             state = getattr(request.app.state, "kb_admin", None)
             if state is None:
-                from kb.fixes import FixRunner
                 from kb.gaps import VectorCache
 
-                state = AdminState(FixRunner(), VectorCache())
+                state = AdminState(VectorCache())
                 request.app.state.kb_admin = state
     return state  # type: ignore[no-any-return]
 
@@ -307,7 +306,7 @@ def insight(svc: KBService, state: AdminState, days: int, groups: bool = True) -
     ratings = [{"article_id": r.article_id, "title": a.title if (a := articles.get(r.article_id)) else None,
                 "helpful": r.helpful, "not_helpful": r.not_helpful,
                 "ratio": round(r.helpful / (r.helpful + r.not_helpful), 4)} for r in voted]
-    latest = state.fixes.latest()
+    latest = store.latest_fix()
     return {
         "days": days,
         "build": {"id": searcher.index.build_id, "time": searcher.index.build_time},
@@ -416,13 +415,20 @@ def _fix_json(status: FixStatus) -> dict[str, Any]:
     return {**asdict(status), "added": list(status.added), "messages": list(status.messages)}
 
 
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "the feedback store, which keeps the fixes' status, is unavailable"}}
+
+
 @router.post("/admin/fixes", status_code=202, responses={
-    **WRITE_RESPONSES, 409: {"model": ErrorOut, "description": "a fix is building, or this one cannot be made"}})
+    **WRITE_RESPONSES, **UNAVAILABLE,
+    409: {"model": ErrorOut, "description": "a fix is building, or this one cannot be made"}})
 def apply_fix(request: Request, svc: ServiceDep, body: FixIn, authorization: AuthHeader = None,
               kb_admin: SessionCookie = None, x_csrf_token: CSRFHeader = None) -> dict[str, Any]:
     """Write the fix into the articles (add the queries as questions of an article, or draft a new article),
-    then lint, build, run the content tests and switch in the background: poll ``GET /admin/fixes/{id}``."""
-    from kb.fixes import FixBusy, FixError, add_questions, clean_questions, draft_article
+    then lint, build, run the content tests and switch in the background: poll ``GET /admin/fixes/{id}`` (on
+    any replica). One fix at a time, across every replica sharing the feedback store."""
+    from kb.feedback import StoreUnavailable
+    from kb.fixes import FixBusy, FixError, FixRunner, add_questions, clean_questions, draft_article
 
     _may_change(request, authorization, kb_admin, x_csrf_token)
     queries = clean_questions(body.queries)
@@ -437,20 +443,29 @@ def apply_fix(request: Request, svc: ServiceDep, body: FixIn, authorization: Aut
             raise InputError("article_id", f"no article with id {body.article_id!r}")
         edit = partial(add_questions, settings.articles_dir, body.article_id, queries)
     try:
-        status = _state(request).fixes.start(settings, svc.embedder, body.kind, edit, lambda: svc.reload())
+        status = FixRunner(svc.store).start(settings, svc.embedder, body.kind, edit, lambda: svc.reload())
     except (FixBusy, FixError) as e:
         raise HTTPException(status_code=409, detail=str(e)) from None
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"fixes cannot be started right now ({e})") from None
     except OSError as e:
         raise HTTPException(status_code=409, detail=f"the article file could not be written ({e.strerror})") from None
     return _fix_json(status)
 
 
-@router.get("/admin/fixes/{fix_id}", responses=RESPONSES)
-def fix_status(request: Request, fix_id: Annotated[str, Path(max_length=64)], authorization: AuthHeader = None,
-               kb_admin: SessionCookie = None) -> dict[str, Any]:
-    """A fix's state: running, built (live), or failed with the messages of lint or the content tests."""
+@router.get("/admin/fixes/{fix_id}", responses={**RESPONSES, **UNAVAILABLE})
+def fix_status(request: Request, svc: ServiceDep, fix_id: Annotated[str, Path(max_length=64)],
+               authorization: AuthHeader = None, kb_admin: SessionCookie = None) -> dict[str, Any]:
+    """A fix's state, whichever replica runs it: running, built (live), or failed with the messages of lint or
+    the content tests."""
+    from kb.feedback import StoreUnavailable
+    from kb.fixes import FixRunner
+
     _signed_in(request, authorization, kb_admin)
-    status = _state(request).fixes.get(fix_id)
-    if status is None:
-        raise HTTPException(status_code=404, detail="no such fix (in this server process)")
+    try:
+        status = FixRunner(svc.store).get(fix_id)
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"the fix's status cannot be read right now ({e})") from None
+    if status is None or status.state == "starting":  # starting: its id is not given out yet
+        raise HTTPException(status_code=404, detail="no such fix")
     return _fix_json(status)

@@ -1,13 +1,16 @@
 """What every feedback store engine must do; subclassed per engine (SQLite here, PostgreSQL in
-tests/test_postgres_store.py), each giving a fresh ``store`` fixture."""
+tests/test_postgres_store.py), each giving a fresh ``store`` fixture and ``replica``: a second store object
+on the same database, as another ``kb serve`` replica or worker has."""
 
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 
 import pytest
 
-from kb.feedback import ArticleVotes, FeedbackStore, Popular
+from kb.feedback import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, ArticleVotes, FeedbackStore, FixStatus, Popular
 
 
 def _days_ago(n: int) -> str:
@@ -154,3 +157,97 @@ class StoreContract:
         [row] = store.unanswered()
         assert "2024123456789" not in row.query and "example.com" not in row.query
         assert row.query.startswith("주문번호<번호>") and "<이메일>으로" in row.query
+
+    # -- one-click fixes' status ------------------------------------------------------------------------
+
+    def test_a_fix_status_round_trips(self, store: FeedbackStore) -> None:
+        assert store.latest_fix() is None and store.running_fix() is None and store.fix("nope") is None
+        claim = FixStatus("a1", "add_question", "", "", (), state="starting")
+        assert store.add_fix(claim)
+        assert store.running_fix() == claim and store.latest_fix() is None  # still writing its edit: not shown
+        running = replace(claim, article_id="delivery-tracking", file="배송/조회.md",
+                          added=("내 물건 어디쯤이에요", 'a "b" \\ #c'), state="running")
+        assert store.update_fix(running)
+        assert store.fix("a1") == running == store.latest_fix() == store.running_fix()
+        failed = replace(running, state="failed", messages=("lint: 질문이 겹쳐요", "the edit was reverted"),
+                         reverted=True, finished=running.started + 2.5)
+        assert store.update_fix(failed)
+        assert store.fix("a1") == failed == store.latest_fix() and store.running_fix() is None
+        assert not store.update_fix(replace(failed, id="nope"))
+        with pytest.raises(ValueError):
+            store.add_fix(replace(claim, id="a2", state="built"))  # a new fix holds the folder
+        with pytest.raises(ValueError):
+            store.update_fix(replace(failed, state="half-done"))
+
+    def test_one_fix_at_a_time_across_replicas(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        first = FixStatus("f1", "new_article", "gap-1", "drafts/gap-1.md", ("하나",))
+        assert store.add_fix(first)
+        assert not replica.add_fix(FixStatus("f2", "new_article", "", "", (), state="starting"))
+        assert replica.fix("f2") is None  # refused: nothing recorded
+        assert replica.fix("f1") == first == replica.running_fix() == replica.latest_fix()  # the other one sees it
+        assert store.update_fix(replace(first, state="built", finished=time.time()))
+        assert replica.fix("f1").state == "built"  # type: ignore[union-attr]
+        assert replica.add_fix(FixStatus("f3", "new_article", "", "", (), state="starting"))  # free again
+        assert not store.add_fix(FixStatus("f4", "new_article", "", "", (), state="starting"))
+        replica.discard_fix("f3")  # its edit was refused
+        assert store.running_fix() is None and store.fix("f3") is None
+
+    def test_replicas_asking_at_once_get_one_fix(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        won: list[str] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def claim(n: int) -> None:
+            try:
+                start.wait()
+                if (store if n % 2 else replica).add_fix(FixStatus(f"c{n}", "new_article", "", "", (),
+                                                                   state="starting")):
+                    won.append(f"c{n}")
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and len(won) == 1
+        assert store.running_fix().id == won[0]  # type: ignore[union-attr]
+
+    def test_a_fix_whose_process_died_stops_blocking(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        long_ago = time.time() - FIX_TIMEOUT - 5
+        stuck = FixStatus("dead", "add_question", "delivery-tracking", "delivery-tracking.md", ("질문",),
+                          started=long_ago)
+        assert store.add_fix(stuck)
+        seen = replica.fix("dead")  # failed as soon as it is late, before anyone writes it down
+        assert seen is not None and seen.state == "failed" and seen.finished == long_ago + FIX_TIMEOUT
+        assert "did not finish its build within 30 min" in seen.messages[0]
+        assert replica.running_fix() is None and replica.latest_fix() == seen
+        assert replica.add_fix(FixStatus("next", "new_article", "", "", (), state="starting"))  # not blocked
+        written = store.fix("dead")  # and now it is written down so
+        assert written is not None and (written.state, written.messages) == ("failed", seen.messages)
+        assert not store.update_fix(stuck)  # it does not get the folder back
+        # its process was only slow after all: the real outcome still replaces the time-out
+        assert store.update_fix(replace(stuck, state="built", finished=time.time()))
+        assert store.fix("dead").state == "built" and store.running_fix().id == "next"  # type: ignore[union-attr]
+
+    def test_a_claim_that_never_wrote_its_edit_times_out_sooner(self, store: FeedbackStore,
+                                                                replica: FeedbackStore) -> None:
+        assert store.add_fix(FixStatus("c", "new_article", "", "", (), state="starting",
+                                       started=time.time() - START_TIMEOUT - 5))
+        assert replica.running_fix() is None
+        assert "did not write its edit within 1 min" in replica.fix("c").messages[0]  # type: ignore[union-attr]
+        assert replica.add_fix(FixStatus("d", "new_article", "", "", (), state="starting"))
+
+    def test_only_the_newest_fixes_are_kept(self, store: FeedbackStore) -> None:
+        for n in range(FIXES_KEPT + 3):
+            status = FixStatus(f"j{n}", "new_article", f"gap-{n}", f"drafts/gap-{n}.md", ("q",))
+            assert store.add_fix(status)
+            assert store.update_fix(replace(status, state="failed", finished=time.time()))
+        assert [store.fix(f"j{n}") is None for n in range(4)] == [True, True, True, False]
+        assert store.latest_fix().id == f"j{FIXES_KEPT + 2}"  # type: ignore[union-attr]
+        assert store._rows("SELECT COUNT(*) FROM fixes")[0][0] == FIXES_KEPT
+
+    def test_fixes_are_not_exported(self, store: FeedbackStore) -> None:
+        assert store.add_fix(FixStatus("x", "new_article", "gap", "drafts/gap.md", ("q",)))
+        assert "fixes" not in store.export()  # transient: the outcome is in the articles and builds

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.feedback import FILENAME, StoreUnavailable, open_store
+from kb.feedback import FILENAME, FixStatus, StoreUnavailable, open_store
 from kb.feedback.schema import LATEST
 from kb.feedback.sqlite import SQLiteStore
 from kb.settings import Settings
@@ -18,6 +18,10 @@ class TestSQLite(StoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> SQLiteStore:
         return SQLiteStore(tmp_path / "fb.sqlite")
+
+    @pytest.fixture
+    def replica(self, tmp_path: Path) -> SQLiteStore:
+        return SQLiteStore(tmp_path / "fb.sqlite")  # as a second `kb serve` worker opens it
 
 
 def test_the_default_store_lives_beside_the_builds(tmp_path: Path) -> None:
@@ -78,3 +82,28 @@ def test_an_unwritable_store_degrades(tmp_path: Path) -> None:
     assert store.problem is None
     store.add("q", "a", True, "c")
     assert store.counts("a") == {"helpful": 1, "not_helpful": 0}
+
+
+def test_a_version_2_store_gets_the_fixes_table(tmp_path: Path) -> None:
+    path = tmp_path / FILENAME
+    SQLiteStore(path).add("q", "a", True, "c")
+    with sqlite3.connect(str(path)) as db:  # as kb left it before one-click fixes were kept in the store
+        db.execute("DROP TABLE fixes")
+        db.execute("DELETE FROM kb_schema WHERE version = 3")
+    store = SQLiteStore(path)
+    assert store.add_fix(FixStatus("j", "new_article", "gap", "drafts/gap.md", ("질문",)))
+    assert store.running_fix() is not None and store.counts("a") == {"helpful": 1, "not_helpful": 0}
+    with sqlite3.connect(str(path)) as db:
+        assert db.execute("SELECT version FROM kb_schema ORDER BY version").fetchall() == [(1,), (2,), (3,)]
+    assert LATEST == 3
+
+
+def test_fixes_need_the_store(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    store = SQLiteStore(blocker / FILENAME)
+    with pytest.raises(StoreUnavailable):  # whether another fix runs cannot be known: no fix starts
+        store.add_fix(FixStatus("j", "new_article", "", "", (), state="starting"))
+    with pytest.raises(StoreUnavailable):  # "unknown fix" would be a lie
+        store.fix("j")
+    assert store.latest_fix() is None  # the insight page degrades as its other numbers do
