@@ -19,6 +19,7 @@
 
   const DAY_CHOICES = [7, 30, 90];
   const POLL_MS = 1000;
+  const POLL_RETRIES = 30; // polls in a row that may find the status unavailable (503) before the page gives up
   const state = { csrf: "", days: 30, loadSeq: 0, fixing: false };
 
   async function api(method, url, body) {
@@ -183,9 +184,15 @@
     showFix("admin-fix-running", t("admin_fix_running"));
     try {
       let job = await api("POST", "/admin/fixes", Object.assign({ queries }, target));
+      let unavailable = 0; // the store (or a replica) away for a moment: keep asking, then give up with its reason
       while (job.state === "running") {
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        job = await api("GET", "/admin/fixes/" + encodeURIComponent(job.id));
+        try {
+          job = await api("GET", "/admin/fixes/" + encodeURIComponent(job.id));
+          unavailable = 0;
+        } catch (err) {
+          if ((err.status !== 503 && err.status !== 502 && err.status !== 504) || ++unavailable > POLL_RETRIES) throw err;
+        }
       }
       if (job.state === "built") {
         showFix("admin-fix-built", job.kind === "new_article" ? t("admin_fix_draft", { file: job.file })
