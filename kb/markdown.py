@@ -16,6 +16,12 @@ def _renderer() -> Any:
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
+# Answers are a finite set that every search renders again: a search of the sample spent ~2 of its ~4 ms in
+# markdown-it and the plain-text pass before these caches (scripts/bench.py; profile of 200 searches).
+RENDER_CACHE = 4096  # answers kept rendered (a few KB each)
+
+
+@lru_cache(maxsize=RENDER_CACHE)
 def to_html(markdown: str) -> str:
     """Render Markdown to HTML that is safe to insert into a page."""
     return str(_renderer().render(markdown))
@@ -32,6 +38,7 @@ _INLINE = [
 _LINE_PREFIX = re.compile(r"^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+|\|)")
 
 
+@lru_cache(maxsize=RENDER_CACHE)
 def to_text(markdown: str) -> str:
     """Markdown to one line of plain text (for snippets and lexical indexing)."""
     out: list[str] = []

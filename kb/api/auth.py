@@ -32,9 +32,9 @@ def require_admin(request: Request, authorization: str | None) -> None:
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_audience(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+async def get_audience(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     """``agents`` when the request carries ``KB_AGENT_KEY``, else ``public``; a wrong bearer key is a 401
-    (so the agent view can ask again) once an agent key is set."""
+    (so the agent view can ask again) once an agent key is set. (``async``: it never blocks, see get_service.)"""
     key = request.app.state.settings.agent_key
     given = bearer_key(authorization)
     if not key or given is None:

@@ -34,8 +34,10 @@ class LexicalIndex:
         self.size = size
         self._zeros = np.zeros(size, dtype=np.float32)
         if bm25 is not None:
-            self._indptr = bm25.scores["indptr"]
-            self._docs = bm25.scores["indices"]  # per term (column), the documents that have it
+            # plain ndarray views of the memory-mapped arrays (no copy): indexing a np.memmap makes a memmap
+            # object each time, which cost ~1 ms of a search's "why it matched" checks on the sample
+            self._indptr = np.asarray(bm25.scores["indptr"])
+            self._docs = np.asarray(bm25.scores["indices"])  # per term (column), the documents that have it
             self._vocab: dict[str, int] = bm25.vocab_dict
 
     @classmethod
