@@ -6,11 +6,30 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
 from kb.feedback import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, ArticleVotes, FeedbackStore, FixStatus, Popular
+
+
+def _in_threads(work: Callable[[int], object], n: int = 8) -> list[BaseException]:
+    """Run ``work(0..n-1)`` on n threads at once; what any of them raised."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as e:  # noqa: BLE001 - returned to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def _days_ago(n: int) -> str:
@@ -86,22 +105,12 @@ class StoreContract:
         assert len(row.queries[0]) == 1000 and "\x00" not in row.queries[0]
 
     def test_threads_do_not_lose_votes(self, store: FeedbackStore) -> None:
-        errors: list[BaseException] = []
-
         def vote(n: int) -> None:
-            try:
-                for i in range(25):
-                    store.add(f"q{n}-{i}", "a", i % 5 != 0, f"client-{n}-{i}")
-                    store.counts("a")
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(e)
+            for i in range(25):
+                store.add(f"q{n}-{i}", "a", i % 5 != 0, f"client-{n}-{i}")
+                store.counts("a")
 
-        threads = [threading.Thread(target=vote, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
+        assert _in_threads(vote) == []
         assert store.counts("a") == {"helpful": 160, "not_helpful": 40}
 
     def test_clients_are_stored_as_salted_hashes(self, store: FeedbackStore) -> None:
@@ -194,24 +203,14 @@ class StoreContract:
 
     def test_replicas_asking_at_once_get_one_fix(self, store: FeedbackStore, replica: FeedbackStore) -> None:
         won: list[str] = []
-        errors: list[BaseException] = []
         start = threading.Barrier(8)
 
         def claim(n: int) -> None:
-            try:
-                start.wait()
-                if (store if n % 2 else replica).add_fix(FixStatus(f"c{n}", "new_article", "", "", (),
-                                                                   state="starting")):
-                    won.append(f"c{n}")
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(e)
+            start.wait()
+            if (store if n % 2 else replica).add_fix(FixStatus(f"c{n}", "new_article", "", "", (), state="starting")):
+                won.append(f"c{n}")
 
-        threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors and len(won) == 1
+        assert _in_threads(claim) == [] and len(won) == 1
         assert store.running_fix().id == won[0]  # type: ignore[union-attr]
 
     def test_a_fix_whose_process_died_stops_blocking(self, store: FeedbackStore, replica: FeedbackStore) -> None:
