@@ -274,16 +274,19 @@ def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
             "재입고 알림"]
     whens = ["오늘", "주말에", "해외에서", "회원가입 없이", "쿠폰 쓰고", "부분적으로", "세일 기간에", "새벽배송으로",
              "무통장입금으로", "카드 할부로", "포인트로", "앱에서", "PC에서", "선물 받고", "대량으로"]
-    forms = ["{w} {t} {a}는 어떻게 하나요?", "{t} {a} {w} 가능해요?", "{w} {t} {a}하려면 어떻게 해요",
-             "{t} {a} 문의 ({w})", "{w} 산 {t} {a} 되나요"]
-    combos = [(t, a, w) for t in things for a in acts for w in whens]
+    whos = ["", "비회원 ", "기업 고객 ", "해외 고객 ", "학생 ", "임직원 "]  # who asks: up to 135,000 entries
+    forms = ["{p}{w} {t} {a}는 어떻게 하나요?", "{p}{t} {a} {w} 가능해요?", "{p}{w} {t} {a}하려면 어떻게 해요",
+             "{p}{t} {a} 문의 ({w})", "{p}{w} 산 {t} {a} 되나요"]
+    combos = [(t, a, w, p) for t in things for a in acts for w in whens for p in whos]
+    if -(-n_entries // 6) > len(combos):
+        raise SystemExit(f"synthetic sets hold at most {6 * len(combos)} entries, asked {n_entries}")
     rng.shuffle(combos)
     out = []
-    for i, (t, a, w) in enumerate(combos[: -(-n_entries // 6)]):
-        qs = [f.format(t=t, a=a, w=w) for f in forms]
+    for i, (t, a, w, p) in enumerate(combos[: -(-n_entries // 6)]):
+        qs = [f.format(t=t, a=a, w=w, p=p) for f in forms]
         out.append(Article(id=f"syn-{i:05d}", title=qs[0], category=a, tags=(t,), locale="ko",
                            questions=tuple(qs[1:]), status="published",
-                           body=f"{t} {a} 안내입니다. {w} 주문하신 경우 마이페이지에서 신청하세요.", path="synthetic"))
+                           body=f"{p}{t} {a} 안내입니다. {w} 주문하신 경우 마이페이지에서 신청하세요.", path="synthetic"))
     return out
 
 
