@@ -205,10 +205,10 @@ def cmd_model(args: argparse.Namespace) -> int:
     import time
 
     from kb.bundled_model import bundled_model_path
-    from kb.onnx_model import bundled_onnx_path
+    from kb.onnx_model import bundled_onnx_path, prepare_tokenizer
 
     settings = _settings(args)
-    for step in (bundled_model_path, bundled_onnx_path):
+    for step in (bundled_model_path, bundled_onnx_path, lambda cache: prepare_tokenizer(bundled_onnx_path(cache))):
         started = time.perf_counter()
         print(f"{step(settings.cache_dir)}  ({time.perf_counter() - started:.1f} s)")
     return 0

@@ -420,7 +420,13 @@ class UnigramTokenizer:
         return ids, mask
 
     def ids(self, text: str) -> list[int]:
-        """The token ids of text, without <s> and </s> and not truncated."""
+        """The token ids of text, without <s> and </s> and not truncated. Lone surrogates (undecodable bytes
+        smuggled in as text; `tokenizers` refuses them) are read as U+FFFD, an unknown piece, never an error."""
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         out: list[int] = []
         start = 0
         if self._specials is not None:
@@ -676,6 +682,14 @@ def _load_tokenizer(path: Path, pad_id: int) -> UnigramTokenizer:
     tokenizer = UnigramTokenizer(pipeline, vocab, pad_id)
     _write_derived(derived, source_sha256, pipeline, vocab)
     return tokenizer
+
+
+def prepare_tokenizer(folder: Path) -> Path:
+    """Write the export's derived tokenizer file now (``kb model`` does, at install), so that servers and tests
+    only read the cache; return its path."""
+    marker = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
+    _load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
+    return folder / TRIE_FILE
 
 
 # ----------------------------------------------------------------------------- shared maths

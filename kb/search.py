@@ -135,6 +135,11 @@ def check_query(query: str, k: int) -> str:
     text = " ".join(query.split())
     if not text:
         raise QueryError("query is empty: type a question")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. undecodable bytes on a command line (Python's surrogateescape)
+            raise QueryError("query is not valid text: it holds a lone surrogate (bytes that are not UTF-8)") from None
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
     if not 1 <= k <= MAX_K:

@@ -286,7 +286,8 @@ def synthetic_articles(n_entries: int, seed: int = 7) -> list[Article]:
         qs = [f.format(t=t, a=a, w=w, p=p) for f in forms]
         out.append(Article(id=f"syn-{i:05d}", title=qs[0], category=a, tags=(t,), locale="ko",
                            questions=tuple(qs[1:]), status="published",
-                           body=f"{p}{t} {a} 안내입니다. {w} 주문하신 경우 마이페이지에서 신청하세요.", path="synthetic"))
+                           body=f"{p}{t} {a} 안내입니다. {w} 주문하신 경우 마이페이지에서 신청하세요.",
+                           path="synthetic"))
     return out
 
 

@@ -107,7 +107,15 @@ def _link_prepared_models(cache: Path) -> None:
     (cache / "models").mkdir(parents=True, exist_ok=True)
     for folder in user_models.iterdir():
         if folder.is_dir() and any((folder / m).is_file() for m in (MARKER_FILE, EXPORT_MARKER)):
-            (cache / "models" / folder.name).symlink_to(folder, target_is_directory=True)
+            # folders of links to each file, not a link to the folder: what kb derives at a first load (the
+            # tokenizer's trie) is then written here, never into the user's cache
+            for src in sorted(folder.rglob("*")):
+                dst = cache / "models" / folder.name / src.relative_to(folder)
+                if src.is_dir():
+                    dst.mkdir(parents=True, exist_ok=True)
+                else:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.symlink_to(src)
 
 
 @pytest.fixture(scope="session")

