@@ -5,7 +5,7 @@ once into ``<cache_dir>/models/multilingual-e5-small-<sha12>-onnx/``: ``model.on
 the torch model), ``model_int8.onnx`` (int8 matrix multiplications, dynamically quantised: faster, vectors
 differ slightly), each with its weights in a ``.data`` file beside it, ``tokenizer.json``, and a marker with
 each file's size and sha256. The export is the only step that needs torch; :class:`OnnxEmbedder` runs on
-``onnxruntime`` and ``marisa-trie`` alone (:class:`UnigramTokenizer` gives tokenizer.json's ids in 6 MiB of RSS,
+``onnxruntime`` and ``marisa-trie`` alone (:mod:`kb.tokenizer` gives tokenizer.json's ids in 6 MiB of RSS,
 where ``tokenizers`` took 281).
 
 Importing this module is cheap: numpy, onnxruntime, marisa_trie and torch are imported where used.
@@ -13,26 +13,18 @@ Importing this module is cheap: numpy, onnxruntime, marisa_trie and torch are im
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import importlib.util
 import json
-import math
 import os
-import re
-import sys
 import threading
-import unicodedata
-from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.bundled_model import BUNDLED_MODEL_NAME, BUNDLED_SHA256, E5_PROMPTS, bundled_model_dir, staged_folder
 from kb.errors import ModelError
+from kb.tokenizer import MAX_LENGTH, TRIE_FILE, file_sha256, load_tokenizer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +43,6 @@ OPSET = 17
 # Padded tokens per batch at most: 8 passages of 512 tokens (attention scores 8x12x512x512 floats, 100 MB);
 # batches of short questions stay at the batch size.
 BATCH_TOKENS = 4096
-MAX_LENGTH = 512  # tokens, special tokens included: what sentence-transformers truncates to
 # The export is refused unless ONNX reproduces torch on the probe texts at least this closely (cosine).
 # fp32 measured 1.0000; int8 min 0.993 on 200 paraKQC queries.
 _MIN_COSINE = {"fp32": 0.9999, "int8": 0.98}
@@ -178,15 +169,6 @@ def export_onnx(st_folder: Path, out: Path) -> dict[str, Any]:
     return marker
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _versions(*packages: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -230,7 +212,7 @@ def _export_fp32(st_folder: Path, tokenizer_file: Path, path: Path) -> tuple[np.
         if bar_was_on:
             hf_logging.enable_progress_bar()
     pad_id = int(bert.config.pad_token_id)
-    ids, mask = _load_tokenizer(tokenizer_file, pad_id).encode(_PROBE_TEXTS)
+    ids, mask = load_tokenizer(tokenizer_file, pad_id).encode(_PROBE_TEXTS)
     # Trace with a padded batch, so the graph keeps the attention-mask path whatever the inputs look like.
     inputs = (torch.from_numpy(ids), torch.from_numpy(mask))
     encoder = Encoder(bert).eval()
@@ -292,403 +274,19 @@ def _probe_min_cosine(model: Path, tokenizer_file: Path, pad_id: int, reference:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    ids, mask = _load_tokenizer(tokenizer_file, pad_id).encode(_PROBE_TEXTS)
+    ids, mask = load_tokenizer(tokenizer_file, pad_id).encode(_PROBE_TEXTS)
     hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
     return float((_mean_pool(hidden, mask) * reference).sum(axis=1).min())
 
 
 # ----------------------------------------------------------------------------- the tokenizer
-# tokenizer.json's pipeline done here: its normaliser, Metaspace pre-tokenizer, special tokens, template, and the
-# Unigram model's Viterbi search over a MARISA trie of the 250k pieces (a 0.8 MB trie; 6 MiB of RSS in all, where
-# `tokenizers`, a hash map per trie node, takes 281 MiB; scripts/bench_tokenizer.py). sentencepiece (45 MiB) was
-# tried first and gives other ids: it sums scores in float32, so it breaks ties between orders of the same pieces
-# ("좋아요ㅋㅋㅋㅋㅋㅋㅋ": ᄏᄏ+ᄏᄏᄏ or ᄏᄏᄏ+ᄏᄏ) otherwise than `tokenizers`' float64 sums, in 513 of 6,400
-# repeated-character strings. The search below is `tokenizers`' own (float64 sums of the scores as it reads them,
-# same order, same ties); tests/test_onnx_model.py proves the ids equal.
-
-TRIE_FILE = "tokenizer.kb-trie"  # derived from tokenizer.json at the first load; not part of the export marker
-_TRIE_MAGIC = b"kb-unigram-trie 1\n"  # bump the number when the derived file's content changes: older are rebuilt
-TRIE_FIX = "pip install 'marisa-trie>=1.2,<2'"
-_META = "\u2581"  # SentencePiece's metaspace
-_UNK_PENALTY = 10.0  # an unknown character scores this much below the lowest piece (tokenizers, sentencepiece)
-_CACHE_WORDS = 10_000  # segmented words kept (tokenizers keeps as many)
-# char::is_whitespace in Rust (the White_Space property): what `tokenizers` strips beside an lstrip special token.
-_RUST_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Code points that Python's unicodedata (Unicode 14.0 in Python 3.11) changes under NFKC (decomposes, reorders as
-# combining marks, composes) but that `tokenizers`' NFKC (older Unicode tables) leaves alone as unassigned: ㋿,
-# modifier letters, newer combining marks, ... NFKC runs between them, so they stay as they are. Found by comparing
-# every code point; tests/test_onnx_model.py repeats the comparison and names any difference.
-_NFKC_UNASSIGNED = [
-    (0x7FD, 0x7FD), (0x898, 0x89F), (0x8CA, 0x8D3), (0x9FE, 0x9FE), (0xC3C, 0xC3C), (0xD3B, 0xD3C), (0xEBA, 0xEBA),
-    (0x1715, 0x1715), (0x1ABF, 0x1ACE), (0x1DF6, 0x1DFA), (0x32FF, 0x32FF), (0xA7F2, 0xA7F4), (0xA82C, 0xA82C),
-    (0xAB69, 0xAB69), (0x10781, 0x10785), (0x10787, 0x107B0), (0x107B2, 0x107BA), (0x10D24, 0x10D27),
-    (0x10EAB, 0x10EAC), (0x10F46, 0x10F50), (0x10F82, 0x10F85), (0x11070, 0x11070), (0x1133B, 0x1133B),
-    (0x1145E, 0x1145E), (0x11839, 0x1183A), (0x11930, 0x11930), (0x11935, 0x11935), (0x1193D, 0x1193E),
-    (0x11943, 0x11943), (0x119E0, 0x119E0), (0x11A34, 0x11A34), (0x11A47, 0x11A47), (0x11A99, 0x11A99),
-    (0x11D42, 0x11D42), (0x11D44, 0x11D45), (0x11D97, 0x11D97), (0x16FF0, 0x16FF1), (0x1E130, 0x1E136),
-    (0x1E2AE, 0x1E2AE), (0x1E2EC, 0x1E2EF), (0x1F16C, 0x1F16C), (0x1FBF0, 0x1FBF9),
-]
-_NFKC_SPLIT = re.compile("([" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _NFKC_UNASSIGNED) + "])")
-_ONIG_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
-_JSON_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
-_U64_MAX = 2**64 - 1
-_POW10 = [float(f"1e{k}") for k in range(309)]  # serde_json's table: the f64 literals 1e0 .. 1e308
-
-
-def nfkc(text: str) -> str:
-    """NFKC as `tokenizers` computes it (see _NFKC_UNASSIGNED)."""
-    if text.isascii():
-        return text
-    parts = _NFKC_SPLIT.split(text)  # the characters left alone at odd indices
-    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
-
-
-@dataclass(frozen=True)
-class UnigramVocab:
-    """A Unigram model's pieces: a MARISA trie, and per trie key the piece's id and score (little-endian arrays)."""
-
-    trie: bytes
-    ids: bytes  # int32
-    scores: bytes  # float64
-    unk_id: int
-
-    @classmethod
-    def from_pieces(cls, vocab: Sequence[tuple[str, float]], unk_id: int) -> UnigramVocab:
-        marisa_trie = _marisa_trie()
-        pieces = [piece for piece, _ in vocab]
-        trie = marisa_trie.Trie(pieces)
-        if len(trie) != len(pieces) or "" in trie:
-            raise ModelError(f"the tokenizer's {len(pieces)} pieces are not distinct and non-empty")
-        ids, scores = array("i", [0]) * len(pieces), array("d", [0.0]) * len(pieces)
-        for i, (piece, score) in enumerate(vocab):
-            key = trie.key_id(piece)
-            ids[key], scores[key] = i, float(score)
-        if sys.byteorder != "little":  # pragma: no cover
-            ids.byteswap()
-            scores.byteswap()
-        return cls(trie.tobytes(), ids.tobytes(), scores.tobytes(), unk_id)
-
-
-class UnigramTokenizer:
-    """The export's tokenizer.json, without `tokenizers`: the same ids, truncated and padded as the embedder needs.
-
-    ``pipeline`` is tokenizer.json without the model's vocabulary (in ``vocab``). :meth:`encode` does what
-    `tokenizers` does with truncation to max_length and padding to the longest text: special tokens written in the
-    text are taken first; every other part is normalised (tokenizer.json's steps), its spaces become ``▁`` with one
-    prepended, and each ``▁`` word is segmented on its own; ``<s> ... </s>`` goes around the result. Anything else in
-    tokenizer.json (another model, pre-tokenizer or template) raises ModelError.
-    """
-
-    def __init__(self, pipeline: dict[str, Any], vocab: UnigramVocab, pad_id: int,
-                 max_length: int = MAX_LENGTH) -> None:
-        self._steps = _normalizer_steps(pipeline.get("normalizer"))
-        _check_pre_tokenizer(pipeline.get("pre_tokenizer"))
-        self._bos, self._eos = _template_ids(pipeline.get("post_processor"))
-        self._specials, self._special_ids = _special_tokens(pipeline.get("added_tokens") or [])
-        self.pad_id = pad_id
-        self._room = max_length - 2  # tokens of the text: max_length counts <s> and </s>
-        self._trie = _marisa_trie().Trie().frombytes(vocab.trie)
-        self._ids, self._scores = array("i"), array("d")
-        self._ids.frombytes(vocab.ids)
-        self._scores.frombytes(vocab.scores)
-        if sys.byteorder != "little":  # pragma: no cover
-            self._ids.byteswap()
-            self._scores.byteswap()
-        if not len(self._trie) == len(self._ids) == len(self._scores) > vocab.unk_id >= 0:
-            raise ModelError(f"the tokenizer's vocabulary is inconsistent ({len(self._trie)} pieces in the trie, "
-                             f"{len(self._ids)} ids, {len(self._scores)} scores, unknown id {vocab.unk_id})")
-        self._unk_id = vocab.unk_id
-        self._unk_score = min(self._scores) - _UNK_PENALTY
-        self._cache: dict[str, list[int]] = {}
-
-    @classmethod
-    def from_tokenizer_json(cls, path: Path, pad_id: int, max_length: int = MAX_LENGTH) -> UnigramTokenizer:
-        """Convert tokenizer.json in memory (no derived file: a load of seconds that leaves more garbage behind)."""
-        return cls(*_convert_tokenizer_json(path), pad_id, max_length)
-
-    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask as int64 arrays (batch, longest text)."""
-        import numpy as np
-
-        rows = [[self._bos, *self.ids(text)[: self._room], self._eos] for text in texts]
-        width = max(map(len, rows), default=0)
-        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        return ids, mask
-
-    def ids(self, text: str) -> list[int]:
-        """The token ids of text, without <s> and </s> and not truncated. Lone surrogates (undecodable bytes
-        smuggled in as text; `tokenizers` refuses them) are read as U+FFFD, an unknown piece, never an error."""
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        out: list[int] = []
-        start = 0
-        if self._specials is not None:
-            for match in self._specials.finditer(text):
-                for word in self._words(text[start : match.start()]):
-                    out += self._segment(word)
-                out.append(self._special_ids[match.lastindex or 0])
-                start = match.end()
-        for word in self._words(text[start:]):
-            out += self._segment(word)
-        return out
-
-    def _words(self, text: str) -> list[str]:
-        """Normalise, then Metaspace (prepend "always", split): "a b " -> "▁a", "▁b", "▁"."""
-        for step in self._steps:
-            text = step(text)
-        if not text:
-            return []
-        text = text.replace(" ", _META)
-        return [_META + word for word in text.split(_META)[0 if text[0] != _META else 1 :]]
-
-    def _segment(self, word: str) -> list[int]:
-        """`tokenizers`' Unigram encode_optimized and tokenize: the best-scoring pieces (float64 sums; of equal
-        scores the first found: the last piece starting earliest), a run of unknown characters as one unknown."""
-        found = self._cache.get(word)
-        if found is not None:
-            return found
-        n, unk_id, unk_score, ids, scores = len(word), self._unk_id, self._unk_score, self._ids, self._scores
-        best = [0.0] * (n + 1)
-        starts = [-1] * (n + 1)  # where the best path's last piece ending here starts; -1 while none is known
-        pieces = [unk_id] * (n + 1)  # and its id
-        prefixes = self._trie.iter_prefixes_with_ids
-        for start in range(n):
-            base = best[start]
-            single = False  # a piece of exactly this one character
-            for piece, key in prefixes(word[start:]):  # shortest first
-                end = start + len(piece)
-                score = base + scores[key]
-                if starts[end] < 0 or score > best[end]:
-                    best[end], starts[end], pieces[end] = score, start, ids[key]
-                single = single or end == start + 1
-            if not single:
-                end, score = start + 1, base + unk_score
-                if starts[end] < 0 or score > best[end]:
-                    best[end], starts[end], pieces[end] = score, start, unk_id
-        out: list[int] = []
-        end, unknown_end = n, -1  # unknown_end: the end of a run of unknown pieces being fused
-        while end > 0:
-            if pieces[end] == unk_id:
-                unknown_end = end if unknown_end < 0 else unknown_end
-            else:
-                if unknown_end >= 0:
-                    out.append(self._piece_id(word[end:unknown_end]))
-                    unknown_end = -1
-                out.append(pieces[end])
-            end = starts[end]
-        if unknown_end >= 0:
-            out.append(self._piece_id(word[:unknown_end]))
-        out.reverse()
-        if len(self._cache) >= _CACHE_WORDS:
-            self._cache.clear()
-        self._cache[word] = out
-        return out
-
-    def _piece_id(self, piece: str) -> int:
-        key = self._trie.get(piece)
-        return self._unk_id if key is None else self._ids[key]
-
-
-def _marisa_trie() -> Any:
-    try:
-        import marisa_trie
-    except ImportError:
-        message = f"the bundled model's tokenizer needs marisa-trie, which is not installed: {TRIE_FIX}"
-        raise ModelError(message) from None
-    return marisa_trie
-
-
-def _normalizer_steps(spec: Any) -> list[Callable[[str], str]]:
-    """tokenizer.json's normaliser as functions: Sequence, Replace (a string or a regex) and NFKC."""
-    if spec is None:
-        return []
-    kind = spec.get("type") if isinstance(spec, dict) else None
-    if kind == "Sequence":
-        return [step for sub in spec["normalizers"] for step in _normalizer_steps(sub)]
-    if kind == "NFKC":
-        return [nfkc]
-    if kind == "Replace":
-        content, pattern = spec["content"], spec["pattern"]
-        if "String" in pattern:
-            return [functools.partial(_replace, pattern["String"], content)]
-        # Oniguruma's \x{HHHH} escapes are the one syntax of these patterns that Python's re spells otherwise
-        regex = pattern["Regex"]
-        if "\\" in _ONIG_HEX.sub("", regex):
-            raise ModelError(f"unsupported regex in a Replace normaliser: {regex!r}")
-        python = _ONIG_HEX.sub(lambda m: f"\\U{int(m.group(1), 16):08X}", regex)
-        return [functools.partial(re.compile(python).sub, content.replace("\\", "\\\\"))]
-    raise ModelError(f"unsupported normaliser {json.dumps(spec)[:200]}")
-
-
-def _replace(old: str, new: str, text: str) -> str:
-    return text.replace(old, new)
-
-
-def _check_pre_tokenizer(spec: Any) -> None:
-    want = {"type": "Metaspace", "replacement": _META, "prepend_scheme": "always", "split": True}
-    if spec != want:
-        raise ModelError(f"unsupported pre-tokenizer {json.dumps(spec)[:200]}, expected {json.dumps(want)}")
-
-
-def _template_ids(spec: Any) -> tuple[int, int]:
-    """(bos, eos) of a TemplateProcessing ``<s> $A </s>``."""
-    try:
-        first, seq, last = spec["single"]
-        if spec["type"] != "TemplateProcessing" or seq["Sequence"]["id"] != "A":
-            raise ValueError
-        (bos,) = spec["special_tokens"][first["SpecialToken"]["id"]]["ids"]
-        (eos,) = spec["special_tokens"][last["SpecialToken"]["id"]]["ids"]
-        return int(bos), int(eos)
-    except (KeyError, TypeError, ValueError):
-        raise ModelError(f"unsupported post-processor {json.dumps(spec)[:200]}, expected the template "
-                         "<s> $A </s>") from None
-
-
-def _special_tokens(added: list[dict[str, Any]]) -> tuple[re.Pattern[str] | None, list[int]]:
-    """A regex finding the added tokens in raw text (longest first; lstrip ones take the whitespace before them)
-    and the id of each of its groups (index 0 unused)."""
-    alternatives, ids = [], [-1]
-    for token in sorted(added, key=lambda t: -len(t["content"])):
-        if token.get("normalized") or token.get("rstrip") or token.get("single_word") or not token["content"]:
-            raise ModelError(f"unsupported added token {json.dumps(token)[:200]}")
-        strip = f"[{_RUST_SPACE}]*" if token.get("lstrip") else ""
-        alternatives.append(f"{strip}({re.escape(token['content'])})")
-        ids.append(int(token["id"]))
-    return (re.compile("|".join(alternatives)) if alternatives else None), ids
-
-
-def serde_json_f64(literal: str) -> float:
-    """A JSON number as serde_json reads it without its float_roundtrip feature, as `tokenizers` does.
-
-    It keeps up to 19 digits as an integer, rounds that to a float, then multiplies or divides once by a power of
-    ten: two roundings, so 65,856 of the 250,002 scores in the bundled tokenizer.json come out one ulp away from
-    Python's correctly rounded value. That ulp decides ties (▁kn+nn+n or ▁kn+n+nn for "knnnn").
-    """
-    match = _JSON_NUMBER.fullmatch(literal)
-    if match is None:
-        raise ValueError(f"not a JSON number: {literal!r}")
-    negative, whole, fraction, exp = match.groups()
-    significand, exponent = 0, 0
-    for i, digit in enumerate(map(int, whole)):
-        if significand > (_U64_MAX - digit) // 10:  # would overflow u64: the integer's other digits only scale it
-            exponent += len(whole) - i
-            break
-        significand = significand * 10 + digit
-    for digit in map(int, fraction or ""):
-        if significand > (_U64_MAX - digit) // 10:  # would overflow u64: the other decimals are ignored
-            break
-        significand = significand * 10 + digit
-        exponent -= 1
-    exponent += int(exp or 0)
-    value = float(significand)  # round to nearest, ties to even, as Rust's `as f64`
-    while True:
-        if abs(exponent) < len(_POW10):
-            value = value * _POW10[exponent] if exponent >= 0 else value / _POW10[-exponent]
-            break
-        if value == 0.0:
-            break
-        if exponent >= 0:
-            raise ValueError(f"number out of range: {literal!r}")
-        value /= 1e308  # beyond the table: serde_json divides by 1e308 first
-        exponent += 308
-    if math.isinf(value):
-        raise ValueError(f"number out of range: {literal!r}")
-    return -value if negative else value
-
-
-def _convert_tokenizer_json(path: Path) -> tuple[dict[str, Any], UnigramVocab]:
-    """(pipeline, vocabulary) of a tokenizer.json holding a Unigram model; scores read as `tokenizers` reads them."""
-    fix = f"delete {path.parent} and run `kb build` again to re-export it"
-    try:
-        data = json.loads(path.read_bytes(), parse_float=serde_json_f64)
-        model = data.pop("model")
-        vocab = model.pop("vocab")
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise ModelError(f"cannot read the tokenizer {path}: {exc} ({fix})") from None
-    try:
-        if model.get("type") != "Unigram" or model.get("byte_fallback") or not isinstance(model.get("unk_id"), int):
-            raise ModelError("expected a Unigram model with an unknown token and no byte fallback, found "
-                             f"{json.dumps(model)[:200]}")
-        data["model"] = model  # its settings only: the pipeline goes into the derived file's header
-        # checked here, so that an error names the file; UnigramTokenizer compiles them again (from the header)
-        _normalizer_steps(data.get("normalizer"))
-        _check_pre_tokenizer(data.get("pre_tokenizer"))
-        _template_ids(data.get("post_processor"))
-        _special_tokens(data.get("added_tokens") or [])
-        return data, UnigramVocab.from_pieces(vocab, model["unk_id"])
-    except ModelError as exc:
-        raise ModelError(f"kb cannot reproduce the tokenizer {path}: {exc} ({fix})") from None
-
-
-def _read_derived(path: Path, source_sha256: str) -> tuple[dict[str, Any], UnigramVocab] | None:
-    """(pipeline, vocabulary) from a derived file made from tokenizer.json of that sha256; None if missing or stale."""
-    try:
-        data = path.read_bytes()
-        magic, header_line, body = data.split(b"\n", 2)
-        header = json.loads(header_line)
-        if (magic + b"\n" != _TRIE_MAGIC or header["source_sha256"] != source_sha256
-                or header["body_sha256"] != hashlib.sha256(body).hexdigest()):
-            return None
-        a, b = header["trie_bytes"], header["trie_bytes"] + header["ids_bytes"]
-        return header["pipeline"], UnigramVocab(body[:a], body[a:b], body[b:], int(header["unk_id"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_derived(path: Path, source_sha256: str, pipeline: dict[str, Any], vocab: UnigramVocab) -> None:
-    """Write the derived file atomically (a temp file renamed over it); a folder that cannot be written is skipped."""
-    import tempfile
-
-    body = vocab.trie + vocab.ids + vocab.scores
-    header = {"source": TOKENIZER_FILE, "source_sha256": source_sha256, "body_sha256": hashlib.sha256(body).hexdigest(),
-              "trie_bytes": len(vocab.trie), "ids_bytes": len(vocab.ids), "unk_id": vocab.unk_id, "pipeline": pipeline}
-    data = _TRIE_MAGIC + json.dumps(header, ensure_ascii=True).encode() + b"\n" + body
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _load_tokenizer(path: Path, pad_id: int) -> UnigramTokenizer:
-    """The tokenizer of tokenizer.json at path; truncates to MAX_LENGTH tokens, pads to the longest text.
-
-    Its vocabulary is kept beside it in ``tokenizer.kb-trie`` (written atomically at the first load, checked against
-    tokenizer.json's sha256 at every load, rebuilt when it does not match): a load then takes milliseconds and leaves
-    no garbage of the 16 MB JSON behind. A folder that cannot be written to is served from memory.
-    """
-    source_sha256 = file_sha256(path)
-    derived = path.with_name(TRIE_FILE)
-    found = _read_derived(derived, source_sha256)
-    if found is not None:
-        try:
-            return UnigramTokenizer(*found, pad_id)
-        except (ModelError, ValueError, RuntimeError):
-            pass  # a damaged derived file whose checksum still matched: rebuilt below
-    pipeline, vocab = _convert_tokenizer_json(path)
-    tokenizer = UnigramTokenizer(pipeline, vocab, pad_id)
-    _write_derived(derived, source_sha256, pipeline, vocab)
-    return tokenizer
 
 
 def prepare_tokenizer(folder: Path) -> Path:
     """Write the export's derived tokenizer file now (``kb model`` does, at install), so that servers and tests
     only read the cache; return its path."""
     marker = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
-    _load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
+    load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
     return folder / TRIE_FILE
 
 
@@ -782,7 +380,7 @@ class OnnxEmbedder:
         self.concurrency = concurrency or cores
         self._path = folder / MODEL_FILES[precision]
         self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._tokenizer = _load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
+        self._tokenizer = load_tokenizer(folder / TOKENIZER_FILE, int(marker["pad_id"]))
         self._session = self._new_session(self.threads)
         self._bulk_threads = max(1, self.threads // self.concurrency)
         self._bulk: onnxruntime.InferenceSession | None = None

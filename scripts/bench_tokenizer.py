@@ -9,7 +9,7 @@ Usage: python scripts/bench_tokenizer.py [embedder] [tokenizer] [--cache-dir DIR
 - tokenizer: for each tokenizer, in a fresh process: RSS added by loading it, load time, and the p50 / p95 of
   encoding one query (``query: `` + a paraKQC dev query, or the sample queries without the benchmarks), N times,
   then of 32 passages (the sample articles) in one batch. ``tokenizers`` is the old path (``Tokenizer.from_file``
-  on the export's tokenizer.json); ``kb`` the new one (``kb.onnx_model._load_tokenizer``: the derived
+  on the export's tokenizer.json); ``kb`` the new one (``kb.tokenizer.load_tokenizer``: the derived
   tokenizer.kb-trie beside tokenizer.json); ``kb-cold`` converts tokenizer.json in memory, as the first load after
   an upgrade does before it writes that file.
 Run on a quiet machine; each figure is one run.
@@ -99,12 +99,12 @@ def child_tokenizer(folder: str, kind: str, n: int) -> dict[str, Any]:
     else:
         import marisa_trie  # noqa: F401
 
-        import kb.onnx_model as om
+        import kb.tokenizer as kbtok
 
         def load() -> Any:
             if kind == "kb-cold":
-                return om.UnigramTokenizer.from_tokenizer_json(path, pad_id=1)
-            return om._load_tokenizer(path, 1)
+                return kbtok.UnigramTokenizer.from_tokenizer_json(path, pad_id=1)
+            return kbtok.load_tokenizer(path, 1)
 
         def encode(tok: Any, batch: list[str]) -> Any:
             return tok.encode(batch)

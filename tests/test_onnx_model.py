@@ -319,7 +319,7 @@ def fuzz_texts(n: int, seed: int = 1) -> list[str]:
 
 
 def test_tokenizer_gives_the_ids_of_tokenizers(synthetic_tokenizer_json: Path) -> None:
-    from kb.onnx_model import UnigramTokenizer
+    from kb.tokenizer import UnigramTokenizer
 
     new = UnigramTokenizer.from_tokenizer_json(synthetic_tokenizer_json, pad_id=1)
     texts = [*HARD_CASES, *("query: " + t for t in HARD_CASES), *fuzz_texts(3000)]
@@ -333,7 +333,7 @@ def test_tokenizer_gives_the_ids_of_tokenizers(synthetic_tokenizer_json: Path) -
 def test_scores_are_read_as_tokenizers_reads_them(tmp_path: Path) -> None:
     """serde_json (in `tokenizers`) rounds twice; the tokenizer reads scores the same way, so ties break alike."""
     tokenizers = pytest.importorskip("tokenizers")
-    from kb.onnx_model import serde_json_f64
+    from kb.tokenizer import serde_json_f64
 
     literals = ["-7.4715776443481445", "-11.871331214904785", "-3.9299705028533936", "0.0", "-0", "-1", "12",
                 "-0.000123456789012345678", "-1e-3", "-2.5E+2", "-123456789012345678901234.5", "-1.5e-320",
@@ -352,11 +352,11 @@ def test_scores_are_read_as_tokenizers_reads_them(tmp_path: Path) -> None:
 
 def test_tokenizer_keeps_its_vocabulary_beside_tokenizer_json(synthetic_tokenizer_json: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.onnx_model as om
+    import kb.tokenizer as kbtok
 
     folder, texts = synthetic_tokenizer_json.parent, [*HARD_CASES[:40], *fuzz_texts(200, seed=2)]
-    first = om._load_tokenizer(synthetic_tokenizer_json, 1)
-    derived = folder / om.TRIE_FILE
+    first = kbtok.load_tokenizer(synthetic_tokenizer_json, 1)
+    derived = folder / kbtok.TRIE_FILE
     assert derived.is_file() and not list(folder.glob(".*.tmp"))
     assert_same_encoding(synthetic_tokenizer_json, first, texts)
 
@@ -364,22 +364,22 @@ def test_tokenizer_keeps_its_vocabulary_beside_tokenizer_json(synthetic_tokenize
         raise AssertionError("converted tokenizer.json again")
 
     with monkeypatch.context() as m:  # the second load reads the derived file only
-        m.setattr(om, "_convert_tokenizer_json", no_conversion)
-        assert_same_encoding(synthetic_tokenizer_json, om._load_tokenizer(synthetic_tokenizer_json, 1), texts)
+        m.setattr(kbtok, "_convert_tokenizer_json", no_conversion)
+        assert_same_encoding(synthetic_tokenizer_json, kbtok.load_tokenizer(synthetic_tokenizer_json, 1), texts)
 
     # tokenizer.json changed (another score wins): the derived file no longer matches its hash and is rebuilt
     vocab = synthetic_vocab()
     kkk = [p for p, _ in vocab].index("ᄏᄏᄏ")
     vocab[kkk] = ("ᄏᄏᄏ", -100.0)
     write_tokenizer_json(synthetic_tokenizer_json, vocab, mask=True)
-    rebuilt = om._load_tokenizer(synthetic_tokenizer_json, 1)
+    rebuilt = kbtok.load_tokenizer(synthetic_tokenizer_json, 1)
     assert first.ids("ㅋㅋㅋ") == [4, kkk] and kkk not in rebuilt.ids("ㅋㅋㅋ")
     assert_same_encoding(synthetic_tokenizer_json, rebuilt, texts)
 
     data = bytearray(derived.read_bytes())  # damaged (a flipped byte in the trie): rebuilt too
     data[-len(vocab) * 12 - 100] ^= 0xFF
     derived.write_bytes(bytes(data))
-    assert_same_encoding(synthetic_tokenizer_json, om._load_tokenizer(synthetic_tokenizer_json, 1), texts)
+    assert_same_encoding(synthetic_tokenizer_json, kbtok.load_tokenizer(synthetic_tokenizer_json, 1), texts)
     assert derived.read_bytes() != bytes(data)
 
     derived.unlink()  # a folder that cannot be written: served from memory, nothing left behind
@@ -387,13 +387,13 @@ def test_tokenizer_keeps_its_vocabulary_beside_tokenizer_json(synthetic_tokenize
     def refuse(*args: Any) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(om.os, "replace", refuse)
-    assert_same_encoding(synthetic_tokenizer_json, om._load_tokenizer(synthetic_tokenizer_json, 1), texts)
+    monkeypatch.setattr(kbtok.os, "replace", refuse)
+    assert_same_encoding(synthetic_tokenizer_json, kbtok.load_tokenizer(synthetic_tokenizer_json, 1), texts)
     assert sorted(p.name for p in folder.iterdir()) == ["tokenizer.json"]
 
 
 def test_tokenizer_refuses_what_it_does_not_reproduce(tmp_path: Path, synthetic_tokenizer_json: Path) -> None:
-    from kb.onnx_model import UnigramTokenizer
+    from kb.tokenizer import UnigramTokenizer
 
     data = json.loads(synthetic_tokenizer_json.read_text(encoding="utf-8"))
     changes = {
@@ -534,7 +534,8 @@ def corpus_texts() -> list[str]:
 
 @pytest.mark.slow
 def test_tokenizer_gives_the_ids_of_tokenizers_on_the_real_vocabulary(real_cache: Path) -> None:
-    from kb.onnx_model import TOKENIZER_FILE, UnigramTokenizer
+    from kb.onnx_model import TOKENIZER_FILE
+    from kb.tokenizer import UnigramTokenizer
 
     path = bundled_onnx_dir(real_cache) / TOKENIZER_FILE
     new = UnigramTokenizer.from_tokenizer_json(path, pad_id=1)
@@ -545,7 +546,8 @@ def test_tokenizer_gives_the_ids_of_tokenizers_on_the_real_vocabulary(real_cache
 
 @pytest.mark.slow
 def test_tokenizer_gives_the_ids_of_tokenizers_on_the_shared_benchmarks(real_cache: Path) -> None:
-    from kb.onnx_model import TOKENIZER_FILE, UnigramTokenizer
+    from kb.onnx_model import TOKENIZER_FILE
+    from kb.tokenizer import UnigramTokenizer
 
     files = sorted((ROOT.parent / "shared" / "benchmarks").glob("*/queries_dev.jsonl"))
     if not files:
@@ -562,7 +564,8 @@ def test_every_code_point_is_normalised_and_tokenized_as_tokenizers_does(real_ca
     """Every code point (surrogates aside) through the whole pipeline, 64 to a text; and NFKC on each code point,
     on each combining mark beside marks of another class, and on each canonical decomposition."""
     normalizers = pytest.importorskip("tokenizers.normalizers")
-    from kb.onnx_model import TOKENIZER_FILE, UnigramTokenizer, nfkc
+    from kb.onnx_model import TOKENIZER_FILE
+    from kb.tokenizer import UnigramTokenizer, nfkc
 
     chars = [chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000]
     probes = list(chars)
@@ -588,15 +591,16 @@ def test_real_scores_and_derived_file(real_cache: Path, tmp_path: Path) -> None:
     """All 250,002 scores are read as `tokenizers` holds them; the derived file is small and loads the same."""
     tokenizers = pytest.importorskip("tokenizers")
     import kb.onnx_model as om
+    import kb.tokenizer as kbtok
 
     source = bundled_onnx_dir(real_cache) / om.TOKENIZER_FILE
     held = json.loads(tokenizers.Tokenizer.from_file(str(source)).to_str())["model"]["vocab"]
-    ours = json.loads(source.read_bytes(), parse_float=om.serde_json_f64)["model"]["vocab"]
+    ours = json.loads(source.read_bytes(), parse_float=kbtok.serde_json_f64)["model"]["vocab"]
     assert len(ours) == 250_002 and ours == held
     path = tmp_path / om.TOKENIZER_FILE
     path.write_bytes(source.read_bytes())
-    built, loaded = om._load_tokenizer(path, 1), om._load_tokenizer(path, 1)
-    assert (tmp_path / om.TRIE_FILE).stat().st_size < 5e6
+    built, loaded = kbtok.load_tokenizer(path, 1), kbtok.load_tokenizer(path, 1)
+    assert (tmp_path / kbtok.TRIE_FILE).stat().st_size < 5e6
     texts = [*SAMPLE_QUESTIONS, *HARD_CASES]
     assert_same_encoding(path, built, texts)
     assert_same_encoding(path, loaded, texts)
