@@ -168,6 +168,26 @@ def test_sign_out_clears_the_cookie_and_refuses_the_session(client: TestClient) 
     assert client.get("/admin/insight.json").status_code == 401
 
 
+def test_a_sign_out_holds_on_every_replica(client: TestClient, replica: TestClient) -> None:
+    """Replicas (or `--workers` processes) behind one balancer share the store: a session signed out on one
+    is refused by the other, which never saw the sign-out."""
+    csrf = sign_in(client)
+    token = client.cookies.get(COOKIE) or ""
+    replica.cookies.set(COOKIE, token, path="/admin")  # the same browser, sent to the other replica
+    assert replica.get("/admin/insight.json", params={"groups": "false"}).status_code == 200
+    assert client.delete("/admin/session", headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert replica.get("/admin/insight.json", params={"groups": "false"}).status_code == 401
+
+
+def test_wrong_keys_count_across_replicas(client: TestClient, replica: TestClient) -> None:
+    from kb.web.insight import MAX_FAILURES
+
+    for i in range(MAX_FAILURES):  # spread over both, as a balancer would
+        assert (client if i % 2 else replica).post("/admin/session", json={"key": "guess"}).status_code == 401
+    assert client.post("/admin/session", json={"key": KEY}).status_code == 429
+    assert replica.post("/admin/session", json={"key": KEY}).status_code == 429
+
+
 # --- the page and its JSON ----------------------------------------------------------------------------
 
 

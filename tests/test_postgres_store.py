@@ -64,7 +64,7 @@ def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgre
     for t in threads:
         t.join()
     assert not errors
-    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,)]
+    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,), (4,)]
     assert stores[0].counts("a") == {"helpful": 4, "not_helpful": 0}
     for s in stores:
         s.close()

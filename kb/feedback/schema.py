@@ -96,9 +96,20 @@ def _v3(dialect: str) -> list[str]:
     ]
 
 
+def _v4(dialect: str) -> list[str]:
+    """The editors' sign-in state every replica must agree on: sessions signed out before they expire (by
+    nonce, kept until then), and wrong admin keys per client (a salted hash) for the sign-in throttle."""
+    real = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}[dialect]
+    return [
+        "CREATE TABLE admin_signouts (nonce TEXT PRIMARY KEY, expires INTEGER NOT NULL)",
+        f"CREATE TABLE admin_failures (id {_ID[dialect]}, client TEXT NOT NULL, at {real} NOT NULL)",
+        "CREATE INDEX admin_failures_client ON admin_failures (client, at)",
+    ]
+
+
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """(version, statements) in order; a store at version n applies every later one."""
-    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect))]
+    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect)), (4, _v4(dialect))]
 
 
 LATEST = max(v for v, _ in migrations(SQLITE))

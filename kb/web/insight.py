@@ -12,6 +12,7 @@ bearer requests need no CSRF token, since no browser adds that header by itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
@@ -32,11 +33,12 @@ from kb.api.auth import bearer_key, key_matches
 from kb.api.errors import ERROR_RESPONSES, InputError
 from kb.api.schemas import ErrorOut
 from kb.deps import ServiceDep
+from kb.feedback import StoreUnavailable
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_FEEDBACK_QUERY_CHARS
 from kb.web.i18n import STRINGS, choose_lang
 
 if TYPE_CHECKING:
-    from kb.feedback import DaySearches
+    from kb.feedback import DaySearches, FeedbackStore
     from kb.fixes import Edit, FixStatus
     from kb.gaps import Suggestion, VectorCache
     from kb.service import KBService
@@ -105,9 +107,11 @@ def read_session(admin_key: str, token: str | None, now: float | None = None) ->
 
 @dataclass
 class AdminState:
-    """What the admin routes keep in this process: signed-out sessions (until they expire), failed sign-ins,
-    query vectors and suggestions for the gap groups. (The fixes' status is in the feedback store, which
-    every replica shares.)"""
+    """What the admin routes keep in this process: query vectors and suggestions for the gap groups, and a
+    copy of the sign-in state. Signed-out sessions and wrong keys also go to the feedback store (which every
+    replica and ``--workers`` process shares: a session signed out on one is refused by all, and the
+    throttle counts a client's wrong keys wherever they land); the copy here keeps both working in this
+    process while the store is away. (The fixes' status is in the store too.)"""
 
     vectors: VectorCache
     suggestions: dict[tuple[str, ...], Suggestion] = field(default_factory=dict)
@@ -115,30 +119,48 @@ class AdminState:
     failures: dict[str, list[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def failed_recently(self, client: str, now: float) -> int:
+    def failed_recently(self, client: str, now: float, store: FeedbackStore | None = None) -> int:
         with self.lock:
             recent = [t for t in self.failures.get(client, []) if now - t < FAILURE_WINDOW]
             if recent:
                 self.failures[client] = recent
             else:
                 self.failures.pop(client, None)
-            return len(recent)
+        shared = 0
+        if store is not None:
+            with contextlib.suppress(StoreUnavailable):
+                shared = store.sign_in_failures(client, FAILURE_WINDOW)
+        return max(len(recent), shared)
 
-    def fail(self, client: str, now: float) -> None:
+    def fail(self, client: str, now: float, store: FeedbackStore | None = None) -> None:
         with self.lock:
             if len(self.failures) > 10000:  # many addresses: forget the oldest rather than grow
                 self.failures.pop(next(iter(self.failures)))
             self.failures.setdefault(client, []).append(now)
+        if store is not None:
+            with contextlib.suppress(StoreUnavailable):
+                store.sign_in_failed(client, FAILURE_WINDOW)
 
-    def revoke(self, session: Session) -> None:
+    def revoke(self, session: Session, store: FeedbackStore | None = None) -> None:
         now = time.time()
         with self.lock:
             self.revoked = {n: e for n, e in self.revoked.items() if e > now}
             self.revoked[session.nonce] = session.expires
+        if store is not None:
+            with contextlib.suppress(StoreUnavailable):
+                store.sign_out(session.nonce, session.expires)
 
-    def is_revoked(self, session: Session) -> bool:
+    def is_revoked(self, session: Session, store: FeedbackStore | None = None) -> bool:
         with self.lock:
-            return session.nonce in self.revoked
+            if session.nonce in self.revoked:
+                return True
+        return store is not None and store.signed_out(session.nonce)
+
+
+def _store(request: Request) -> FeedbackStore | None:
+    """The feedback store, once the service is loaded (the sign-in routes work before it is)."""
+    svc = getattr(request.app.state, "kb", None)
+    return None if svc is None else svc.store  # type: ignore[no-any-return]
 
 
 def _state(request: Request) -> AdminState:
@@ -167,7 +189,7 @@ def _signed_in(request: Request, authorization: str | None, cookie: str | None) 
     if key_matches(bearer_key(authorization), key):
         return None
     session = read_session(key, cookie)
-    if session is None or _state(request).is_revoked(session):
+    if session is None or _state(request).is_revoked(session, _store(request)):
         raise HTTPException(status_code=401, detail="not signed in: POST /admin/session with the admin key",
                             headers={"WWW-Authenticate": "Bearer"})
     return session
@@ -224,11 +246,11 @@ def sign_in(request: Request, body: SignIn) -> JSONResponse:
 
     key = _admin_key(request)
     state, client, now = _state(request), client_address(request), time.time()
-    if state.failed_recently(client, now) >= MAX_FAILURES:
+    if state.failed_recently(client, now, _store(request)) >= MAX_FAILURES:
         raise HTTPException(status_code=429, detail="too many wrong keys; try again in a few minutes",
                             headers={"Retry-After": str(int(FAILURE_WINDOW))})
     if not key_matches(body.key.encode("utf-8", "surrogateescape"), key):
-        state.fail(client, now)
+        state.fail(client, now, _store(request))
         raise HTTPException(status_code=401, detail="wrong admin key")
     token, session = new_session(key, now)
     response = JSONResponse(SessionOut(csrf=session.csrf, expires=session.expires).model_dump())
@@ -248,10 +270,11 @@ def current_session(request: Request, authorization: AuthHeader = None, kb_admin
 @router.delete("/admin/session", status_code=204, responses=WRITE_RESPONSES)
 def sign_out(request: Request, authorization: AuthHeader = None, kb_admin: SessionCookie = None,
              x_csrf_token: CSRFHeader = None) -> Response:
-    """Sign out: the cookie is cleared and its session refused from now on (by this process)."""
+    """Sign out: the cookie is cleared and its session refused from now on (by every replica sharing the
+    feedback store)."""
     session = _may_change(request, authorization, kb_admin, x_csrf_token)
     if session is not None:
-        _state(request).revoke(session)
+        _state(request).revoke(session, _store(request))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, **_cookie_flags(request))
     return response
@@ -427,7 +450,6 @@ def apply_fix(request: Request, svc: ServiceDep, body: FixIn, authorization: Aut
     """Write the fix into the articles (add the queries as questions of an article, or draft a new article),
     then lint, build, run the content tests and switch in the background: poll ``GET /admin/fixes/{id}`` (on
     any replica). One fix at a time, across every replica sharing the feedback store."""
-    from kb.feedback import StoreUnavailable
     from kb.fixes import FixBusy, FixError, FixRunner, add_questions, clean_questions, draft_article
 
     _may_change(request, authorization, kb_admin, x_csrf_token)
@@ -458,7 +480,6 @@ def fix_status(request: Request, svc: ServiceDep, fix_id: Annotated[str, Path(ma
                authorization: AuthHeader = None, kb_admin: SessionCookie = None) -> dict[str, Any]:
     """A fix's state, whichever replica runs it: running, built (live), or failed with the messages of lint or
     the content tests."""
-    from kb.feedback import StoreUnavailable
     from kb.fixes import FixRunner
 
     _signed_in(request, authorization, kb_admin)

@@ -201,6 +201,21 @@ class StoreContract:
         replica.discard_fix("f3")  # its edit was refused
         assert store.running_fix() is None and store.fix("f3") is None
 
+    def test_sign_in_state_is_shared(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        future = int(time.time()) + 3600
+        assert not replica.signed_out("n1")
+        store.sign_out("n1", future)
+        store.sign_out("n1", future)  # twice: no error
+        assert replica.signed_out("n1") and not replica.signed_out("n2")
+        store.sign_out("n-old", int(time.time()) - 1)  # already expired: refused by the cookie check anyway
+        assert not replica.signed_out("n-old")
+        for _ in range(3):
+            store.sign_in_failed("10.0.0.1", 300.0)
+        replica.sign_in_failed("10.0.0.1", 300.0)
+        assert replica.sign_in_failures("10.0.0.1", 300.0) == store.sign_in_failures("10.0.0.1", 300.0) == 4
+        assert store.sign_in_failures("10.0.0.2", 300.0) == 0
+        assert store.sign_in_failures("10.0.0.1", 0.0) == 0  # none within a window of no time
+
     def test_replicas_asking_at_once_get_one_fix(self, store: FeedbackStore, replica: FeedbackStore) -> None:
         won: list[str] = []
         start = threading.Barrier(8)

@@ -84,18 +84,19 @@ def test_an_unwritable_store_degrades(tmp_path: Path) -> None:
     assert store.counts("a") == {"helpful": 1, "not_helpful": 0}
 
 
-def test_a_version_2_store_gets_the_fixes_table(tmp_path: Path) -> None:
+def test_a_version_2_store_gets_the_later_tables(tmp_path: Path) -> None:
     path = tmp_path / FILENAME
     SQLiteStore(path).add("q", "a", True, "c")
     with sqlite3.connect(str(path)) as db:  # as kb left it before one-click fixes were kept in the store
-        db.execute("DROP TABLE fixes")
-        db.execute("DELETE FROM kb_schema WHERE version = 3")
+        for table in ("fixes", "admin_signouts", "admin_failures"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("DELETE FROM kb_schema WHERE version >= 3")
     store = SQLiteStore(path)
     assert store.add_fix(FixStatus("j", "new_article", "gap", "drafts/gap.md", ("질문",)))
     assert store.running_fix() is not None and store.counts("a") == {"helpful": 1, "not_helpful": 0}
     with sqlite3.connect(str(path)) as db:
-        assert db.execute("SELECT version FROM kb_schema ORDER BY version").fetchall() == [(1,), (2,), (3,)]
-    assert LATEST == 3
+        assert db.execute("SELECT version FROM kb_schema ORDER BY version").fetchall() == [(1,), (2,), (3,), (4,)]
+    assert LATEST == 4
 
 
 def test_fixes_need_the_store(tmp_path: Path) -> None:
