@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
 import threading
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.errors import KBError
 from kb.feedback import FIX_TIMEOUT, FixStatus, StoreUnavailable  # the store keeps FixStatus; its name stays here
+from kb.files import write_atomic
 
 if TYPE_CHECKING:
     from kb.embed import Embedder
@@ -252,22 +252,6 @@ class Edit:
         except OSError:
             return False
         return True
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file beside ``path`` (the loader skips dot files), then rename it
-    over ``path``: a reader sees the old file or the new one, never half of it. The file's mode is kept."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def article_path(articles_dir: Path, article_id: str) -> Path:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from kb.bundled_model import BUNDLED_MODEL_NAME, BUNDLED_SHA256, E5_PROMPTS, bundled_model_dir, staged_folder
 from kb.errors import ModelError
-from kb.tokenizer import MAX_LENGTH, TRIE_FILE, file_sha256, load_tokenizer
+from kb.files import sha256_file
+from kb.tokenizer import MAX_LENGTH, TRIE_FILE, load_tokenizer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,7 +162,7 @@ def export_onnx(st_folder: Path, out: Path) -> dict[str, Any]:
         "exported_with": _versions("torch", "transformers", "onnx", "onnxruntime"),
         "check": check,
         "files": {
-            name: {"size": (out / name).stat().st_size, "sha256": file_sha256(out / name)}
+            name: {"size": (out / name).stat().st_size, "sha256": sha256_file(out / name)}
             for name in EXPORT_FILES
         },
     }

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import re
 import sys
 import unicodedata
@@ -29,20 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import ModelError
+from kb.files import sha256_file, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
 
 MAX_LENGTH = 512  # tokens, special tokens included: what sentence-transformers truncates to
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 TRIE_FILE = "tokenizer.kb-trie"  # derived from tokenizer.json at the first load; not part of the export marker
@@ -383,24 +374,13 @@ def _read_derived(path: Path, source_sha256: str) -> tuple[dict[str, Any], Unigr
 
 def _write_derived(path: Path, source_sha256: str, pipeline: dict[str, Any], vocab: UnigramVocab) -> None:
     """Write the derived file atomically (a temp file renamed over it); a folder that cannot be written is skipped."""
-    import tempfile
-
     body = vocab.trie + vocab.ids + vocab.scores
     header = {"source": "tokenizer.json", "source_sha256": source_sha256,
               "body_sha256": hashlib.sha256(body).hexdigest(),
               "trie_bytes": len(vocab.trie), "ids_bytes": len(vocab.ids), "unk_id": vocab.unk_id, "pipeline": pipeline}
     data = _TRIE_MAGIC + json.dumps(header, ensure_ascii=True).encode() + b"\n" + body
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        write_atomic(path, data)
 
 
 def load_tokenizer(path: Path, pad_id: int) -> UnigramTokenizer:
@@ -410,7 +390,7 @@ def load_tokenizer(path: Path, pad_id: int) -> UnigramTokenizer:
     tokenizer.json's sha256 at every load, rebuilt when it does not match): a load then takes milliseconds and leaves
     no garbage of the 16 MB JSON behind. A folder that cannot be written to is served from memory.
     """
-    source_sha256 = file_sha256(path)
+    source_sha256 = sha256_file(path)
     derived = path.with_name(TRIE_FILE)
     found = _read_derived(derived, source_sha256)
     if found is not None:

@@ -18,6 +18,7 @@ import pytest
 
 from kb.bundled_model import BUNDLED_SHA256, bundled_model_dir, is_complete
 from kb.errors import ModelError
+from kb.files import sha256_file
 from kb.onnx_model import (
     EXPORT_FILES,
     EXPORT_MARKER,
@@ -26,7 +27,6 @@ from kb.onnx_model import (
     OnnxEmbedder,
     bundled_onnx_dir,
     export_problem,
-    file_sha256,
     is_export_complete,
     plan_batches,
 )
@@ -91,7 +91,7 @@ def write_tiny_export(folder: Path, seed: int = 3) -> Path:
         "max_length": 512,
         "pad_id": 1,
         "prompts": {"query": "query: ", "passage": "passage: "},
-        "files": {n: {"size": (folder / n).stat().st_size, "sha256": file_sha256(folder / n)} for n in EXPORT_FILES},
+        "files": {n: {"size": (folder / n).stat().st_size, "sha256": sha256_file(folder / n)} for n in EXPORT_FILES},
     }
     (folder / EXPORT_MARKER).write_text(json.dumps(marker))
     return folder
@@ -352,6 +352,7 @@ def test_scores_are_read_as_tokenizers_reads_them(tmp_path: Path) -> None:
 
 def test_tokenizer_keeps_its_vocabulary_beside_tokenizer_json(synthetic_tokenizer_json: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.files
     import kb.tokenizer as kbtok
 
     folder, texts = synthetic_tokenizer_json.parent, [*HARD_CASES[:40], *fuzz_texts(200, seed=2)]
@@ -387,7 +388,7 @@ def test_tokenizer_keeps_its_vocabulary_beside_tokenizer_json(synthetic_tokenize
     def refuse(*args: Any) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(kbtok.os, "replace", refuse)
+    monkeypatch.setattr(kb.files.os, "replace", refuse)
     assert_same_encoding(synthetic_tokenizer_json, kbtok.load_tokenizer(synthetic_tokenizer_json, 1), texts)
     assert sorted(p.name for p in folder.iterdir()) == ["tokenizer.json"]
 
@@ -511,7 +512,7 @@ def test_export_files_match_their_marker(real_cache: Path) -> None:
     assert marker["source_sha256"] == BUNDLED_SHA256 and marker["dimension"] == 384 and marker["pad_id"] == 1
     assert marker["check"]["fp32_min_cosine"] >= 0.9999 and marker["check"]["int8_min_cosine"] >= 0.98
     for name in EXPORT_FILES:
-        assert file_sha256(folder / name) == marker["files"][name]["sha256"], name
+        assert sha256_file(folder / name) == marker["files"][name]["sha256"], name
     assert 400e6 < (folder / "model.onnx.data").stat().st_size < 500e6  # float32
     assert (folder / "model_int8.onnx.data").stat().st_size < 0.9 * (folder / "model.onnx.data").stat().st_size
 

@@ -76,10 +76,15 @@ class Unanswered:
     last: str  # when it last happened (UTC, ISO 8601)
 
 
+def _storable(text: str) -> str:
+    """``text`` as both engines store it: no NUL (PostgreSQL refuses it), no lone surrogates (kept as it is
+    otherwise)."""
+    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
 def clean_text(text: str, limit: int = MAX_QUERY_CHARS) -> str:
-    """Storable text: whitespace collapsed, cut, no NUL (PostgreSQL refuses it), no lone surrogates."""
-    text = " ".join(text.replace("\x00", " ").split())[:limit]
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """Storable text with its whitespace collapsed, cut at ``limit``."""
+    return " ".join(_storable(text).split())[:limit]
 
 
 def clean_query(text: str) -> str:
@@ -145,11 +150,6 @@ class FixStatus:
     def busy(self) -> bool:
         """Whether the fix holds the articles folder (one fix at a time does)."""
         return self.state in ("starting", "running")
-
-
-def _storable(text: str) -> str:
-    """``text`` as both engines store it: no NUL, no lone surrogates (kept as it is otherwise)."""
-    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
 
 
 def _json_list(items: tuple[str, ...]) -> str:

@@ -9,7 +9,6 @@ and hands back lint's verdict on the folder. Nothing here prints.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -79,15 +78,10 @@ def import_faq(source: Path, out_dir: Path, *, fmt: str | None = None, mapping: 
 
 def _write(path: Path, text: str) -> None:
     """Write through a temporary file and a rename, so a reader (or a build) never sees half a file."""
+    from kb.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _lint(root: Path) -> LintReport:

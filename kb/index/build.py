@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kb import __version__
 from kb.articles import Article, Entry
 from kb.errors import KBError
+from kb.files import sha256_file
 from kb.index import store
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
             # e.g. articles/_synonyms.yml -> config/synonyms.yml: the build carries its own settings
             name = src.name.lstrip("_")
             shutil.copyfile(src, folder / store.CONFIG / name)
-            config[name] = store.sha256_file(folder / store.CONFIG / name)
+            config[name] = sha256_file(folder / store.CONFIG / name)
     return config
 
 

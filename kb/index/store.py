@@ -19,7 +19,6 @@ never analyses an article or needs the model:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.articles import Article, Entry, Section
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
+from kb.files import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,14 +95,6 @@ class LoadedIndex:
         if audience == "agents":
             return self.articles
         return {k: a for k, a in self.articles.items() if a.public}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_files(folder: Path) -> dict[str, str]:
