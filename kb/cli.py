@@ -19,9 +19,9 @@ from kb.limits import DEFAULT_K, MAX_K
 from kb.settings import Settings
 
 if TYPE_CHECKING:
-    from kb.embed import Embedder
-    from kb.index import BuildStats
-    from kb.lint import LintReport
+    from kb.articles.lint import LintReport
+    from kb.index.build import BuildStats
+    from kb.model.embed import Embedder
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -64,9 +64,9 @@ def _gated_build(settings: Settings, embedder: Embedder, report: LintReport, *, 
 def cmd_build(args: argparse.Namespace) -> int:
     import time
 
-    from kb.embed import load_embedder
+    from kb.articles.lint import lint_articles
     from kb.errors import ContentTestsFailed
-    from kb.lint import lint_articles
+    from kb.model.embed import load_embedder
     from kb.pipeline import LintFailed, preview_dir
 
     settings = _settings(args)
@@ -113,12 +113,12 @@ def _report_checks(failures: list[Any], message: str | None = None) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from kb.lint import lint_articles
+    from kb.articles.lint import lint_articles
 
     settings = _settings(args)
     embedder = None
     if args.check or args.similar:
-        from kb.embed import load_embedder
+        from kb.model.embed import load_embedder
 
         embedder = load_embedder(settings)
     report = lint_articles(settings.articles_dir, embedder=embedder if args.similar else None)
@@ -152,7 +152,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     resp = open_searcher(settings).search(args.query, k=args.k, category=args.category, locale=args.locale,
                                           audience="public" if args.public else "agents")
     if args.json:
-        from kb.api.schemas import search_out
+        from kb.app.schemas import search_out
 
         print(json.dumps(search_out(resp).model_dump(), ensure_ascii=False, indent=2))
         return 0
@@ -172,7 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from kb.api import create_app
+    from kb.app.factory import create_app
     from kb.index.store import resolve_build
 
     settings = _settings(args)
@@ -186,14 +186,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         value = getattr(settings, name)
         if value is not None and value != ():
             os.environ[var] = ",".join(value) if isinstance(value, tuple) else str(value)
-    uvicorn.run("kb.api:app_from_env", factory=True, workers=settings.workers, **options)
+    uvicorn.run("kb.app.factory:app_from_env", factory=True, workers=settings.workers, **options)
     return 0
 
 
 # uvicorn's own limits: idle keep-alive connections close after 5 s, request heads are bounded in size (bodies
-# in size and time by kb.api.middleware.BodyLimit). uvicorn has no timeout for slow headers: in public, a
+# in size and time by kb.app.middleware.BodyLimit). uvicorn has no timeout for slow headers: in public, a
 # reverse proxy goes in front (README, Deployment). proxy_headers off: X-Forwarded-For is believed only from
-# KB_TRUSTED_PROXIES (kb.api.middleware.client_address), never rewritten by uvicorn first.
+# KB_TRUSTED_PROXIES (kb.app.middleware.client_address), never rewritten by uvicorn first.
 SERVER_OPTIONS: dict[str, Any] = {"timeout_keep_alive": 5, "h11_max_incomplete_event_size": 16 * 1024,
                                   "limit_concurrency": 1000, "server_header": False, "proxy_headers": False,
                                   "timeout_graceful_shutdown": 10}
@@ -204,8 +204,8 @@ def cmd_model(args: argparse.Namespace) -> int:
     or `kb serve` does not have to; print where it is."""
     import time
 
-    from kb.bundled_model import bundled_model_path
-    from kb.onnx_model import bundled_onnx_path, prepare_tokenizer
+    from kb.model.bundled import bundled_model_path
+    from kb.model.onnx import bundled_onnx_path, prepare_tokenizer
 
     settings = _settings(args)
     for step in (bundled_model_path, bundled_onnx_path, lambda cache: prepare_tokenizer(bundled_onnx_path(cache))):
@@ -229,7 +229,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from kb.feedback import FILENAME, open_store
+    from kb.feedback.connect import open_store
+    from kb.feedback.store import FILENAME
 
     settings = _settings(args)
     path = Path(settings.index_dir) / FILENAME
@@ -262,9 +263,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
-    """``kb gaps``: searches without a good answer, grouped by meaning, each with a fix (kb.gaps)."""
-    from kb.feedback import FILENAME, open_store
-    from kb.gaps import find_gaps, format_groups, groups_json
+    """``kb gaps``: searches without a good answer, grouped by meaning, each with a fix (kb.feedback.gaps)."""
+    from kb.feedback.connect import open_store
+    from kb.feedback.gaps import find_gaps, format_groups, groups_json
+    from kb.feedback.store import FILENAME
     from kb.index.store import resolve_build
     from kb.pipeline import open_searcher
 
@@ -291,9 +293,9 @@ def cmd_db(args: argparse.Namespace) -> int:
     import sqlite3
     import tempfile
 
-    from kb.feedback import FILENAME
     from kb.feedback.postgres import PostgresStore
     from kb.feedback.sqlite import SQLiteStore
+    from kb.feedback.store import FILENAME
 
     settings = Settings.from_env(index_dir=args.index, database_url=args.database_url)
     if not settings.database_url:
@@ -318,8 +320,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``kb import``: an existing FAQ into article files; problems named by source row, then lint's verdict."""
-    from kb.importer import import_faq
-    from kb.importer.sources import FORMAT_NAMES
+    from kb.articles.importer import import_faq
+    from kb.articles.importer.sources import FORMAT_NAMES
 
     out = Path(args.out) if args.out else _settings(args).articles_dir
     r = import_faq(args.source, out, fmt=args.format, mapping=args.map or (), sheet=args.sheet,
@@ -341,7 +343,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``kb export``: every article as one CSV or JSON file that ``kb import`` reads back."""
-    from kb.exporter import export_articles
+    from kb.articles.export import export_articles
 
     settings = _settings(args)
     fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")

@@ -1,7 +1,7 @@
 """Offline evaluation: labelled queries against an index, ranking metrics plus the decision's quality.
 
 ``run_eval(faq_path=..., queries_path=...)`` builds an index from a benchmark FAQ (the shared JSONL format,
-see :mod:`kb.benchmarks`) and evaluates; without ``faq_path`` it evaluates the live articles index
+see :mod:`kb.articles.benchmarks`) and evaluates; without ``faq_path`` it evaluates the live articles index
 (``settings.index_dir``), with article ids as relevant ids.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.fusion import DEFAULT, FusionConfig
+from kb.search.fusion import DEFAULT, FusionConfig
 
 if TYPE_CHECKING:
-    from kb.benchmarks import LabelledQuery
-    from kb.embed import Embedder
-    from kb.search import Searcher, SearchResponse
+    from kb.articles.benchmarks import LabelledQuery
+    from kb.model.embed import Embedder
+    from kb.search.searcher import Searcher, SearchResponse
     from kb.settings import Settings
 
 DEPTH = 10
@@ -99,9 +99,9 @@ def run_eval(
     """
     import tempfile
 
-    from kb.benchmarks import load_faq, load_queries
-    from kb.embed import load_embedder
-    from kb.index import build_index
+    from kb.articles.benchmarks import load_faq, load_queries
+    from kb.index.build import build_index
+    from kb.model.embed import load_embedder
     from kb.pipeline import open_build
     from kb.settings import Settings
 

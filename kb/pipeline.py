@@ -5,17 +5,20 @@ on a build. The CLI, the service, ``kb eval``, the content tests and the benchma
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.errors import KBError
+from kb.articles.lint import LintReport, lint_articles, where
+from kb.errors import ContentTestsFailed, KBError
+from kb.index.build import BuildStats, build_index
+from kb.index.store import build_lock, load_index
+from kb.search.fusion import DEFAULT, FusionConfig
+from kb.search.searcher import QueryVectors, Searcher
 
 if TYPE_CHECKING:
-    from kb.embed import Embedder
-    from kb.fusion import FusionConfig
-    from kb.index import BuildStats
-    from kb.lint import LintReport
-    from kb.search import QueryVectors, Searcher
+    from kb.articles.parse import Article
+    from kb.model.embed import Embedder
     from kb.settings import Settings
 
 
@@ -58,11 +61,6 @@ def gated_build(
     One gated build of an index root runs at a time (``on_wait`` is told when another holds it); a ``report``
     read before waiting is read again, as the other build's editor may have changed the articles meanwhile.
     """
-    from kb.errors import ContentTestsFailed
-    from kb.index import build_index
-    from kb.index.store import build_lock
-    from kb.lint import lint_articles, run_content_tests
-
     target = index_dir or (preview_dir(settings.index_dir) if drafts else settings.index_dir)
     with build_lock(target, on_wait) as waited:
         if report is None or waited:
@@ -97,7 +95,7 @@ def open_searcher(
     embedder (loaded from the settings when not given) gets a fresh one.
     """
     if queries is None and embedder is None:
-        from kb.embed import load_embedder
+        from kb.model.embed import load_embedder
 
         embedder = load_embedder(settings)
     return open_build(index_dir or settings.index_dir, queries or embedder, fusion=fusion)  # type: ignore[arg-type]
@@ -105,12 +103,48 @@ def open_searcher(
 
 def open_build(path: Path, queries: QueryVectors | Embedder, *, fusion: FusionConfig | None = None) -> Searcher:
     """Load a build folder or index root, checked against the model, and put a searcher on it."""
-    from kb.fusion import DEFAULT
-    from kb.index import load_index
-    from kb.search import QueryVectors, Searcher
-
     if not isinstance(queries, QueryVectors):
         queries = QueryVectors(queries)
     model = queries.embedder
     index = load_index(path, expected_model=model.model_id, expected_dimension=model.dimension)
     return Searcher(index, queries, fusion=fusion or DEFAULT)
+
+
+CONTENT_TEST_TOP_N = 3
+
+
+@dataclass(frozen=True)
+class ContentFailure:
+    """A ``tests:`` query that did not find its article in the top N."""
+
+    article_id: str
+    where: str
+    query: str
+    rank: int | None
+    found_id: str | None
+    found_title: str | None
+
+    def __str__(self) -> str:
+        got = f"rank {self.rank}" if self.rank else f"not in the top {CONTENT_TEST_TOP_N}"
+        took = f"; first is {self.found_id} ({self.found_title})" if self.found_id else "; no results"
+        return f"{self.where}: `{self.query}` should find {self.article_id}, {got}{took}"
+
+
+def run_content_tests(index_dir: Path, embedder: Embedder, articles: list[Article],
+                      top_n: int = CONTENT_TEST_TOP_N) -> list[ContentFailure]:
+    """Search every ``tests:`` query of the published articles; return the broken expectations."""
+    searcher = open_build(index_dir, embedder)
+    failures: list[ContentFailure] = []
+    for a in articles:
+        if not a.published and a.id not in searcher.index.articles:
+            continue
+        for query in a.tests:
+            resp = searcher.search(query, k=max(top_n, 5), audience=a.audience)  # as its readers search
+            ids = [h.article_id for h in resp.results]
+            rank = ids.index(a.id) + 1 if a.id in ids else None
+            if rank is None or rank > top_n:
+                first = resp.results[0] if resp.results else None
+                failures.append(ContentFailure(
+                    a.id, where(a, query, "tests"), query, rank,
+                    first.article_id if first else None, first.title if first else None))
+    return failures

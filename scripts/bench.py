@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.articles import Article, load_articles  # noqa: E402
+from kb.articles.parse import Article, load_articles  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
 PARAKQC = ROOT.parent / "shared" / "benchmarks" / "parakqc"
@@ -62,7 +62,7 @@ def edit_one(article: Article) -> Article:
 
 
 def build_figures(name: str, articles: list[Article], embedder, config: list[Path]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from kb.index import build_index
+    from kb.index.build import build_index
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     try:
@@ -101,8 +101,8 @@ def naive_baseline(index_dir: Path, queries: list[str], cache_dir: Path) -> floa
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from kb.bundled_model import bundled_model_path
-    from kb.index import load_index
+    from kb.index.store import load_index
+    from kb.model.bundled import bundled_model_path
 
     torch.set_num_threads(1)
     model = SentenceTransformer(str(bundled_model_path(cache_dir)), device="cpu")
@@ -141,8 +141,8 @@ def latency_in_process(index_dir: Path, embedder, queries: list[str]) -> float: 
 
 def latency_suggest(index, queries: list[str]) -> None:  # type: ignore[no-untyped-def]
     """/suggest's work for what a customer types on the way to each query: prefixes and 초성."""
-    from kb.hangul import choseong
-    from kb.suggest import Suggester
+    from kb.search.suggest import Suggester
+    from kb.text.hangul import choseong
 
     suggester = Suggester.from_index(index)
     typed = [q[:n] for q in queries for n in (1, 2, 3, 5)] + [choseong(q[:2]) for q in queries]
@@ -306,7 +306,7 @@ def main() -> int:
     print(f"machine: {machine()}")
     settings = Settings.from_env(articles_dir=ROOT / "articles")
     t = time.perf_counter()
-    from kb.embed import load_embedder
+    from kb.model.embed import load_embedder
 
     embedder = load_embedder(settings)
     print(f"model {embedder.model_id} ({type(embedder).__name__}, precision {settings.precision}): loaded in "
@@ -320,7 +320,7 @@ def main() -> int:
          [p for p in (ROOT / "articles" / "_synonyms.yml",) if p.is_file()]),
     ]
     if (PARAKQC / "faq.jsonl").is_file():
-        from kb.benchmarks import load_faq, load_queries
+        from kb.articles.benchmarks import load_faq, load_queries
 
         pq = [q.query for q in load_queries(PARAKQC / "queries_dev.jsonl")]
         sets.append(("paraKQC FAQ (1,000 entries)", load_faq(PARAKQC / "faq.jsonl"), pq, []))

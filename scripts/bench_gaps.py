@@ -1,4 +1,4 @@
-"""Gap grouping (kb.gaps): its speed and memory on 10,000 logged queries, and the measurement behind its two
+"""Gap grouping (kb.feedback.gaps): its speed and memory on 10,000 logged queries, and the measurement behind its two
 thresholds.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_gaps.py speed [--queries 10000] [--index DIR]
@@ -9,7 +9,7 @@ to reach N; else synthetic) as unanswered searches of 1-3 clients each in a temp
 times what ``kb gaps`` does: read the store, embed (the model), distances + clustering, suggestions for the
 biggest groups; with peak memory (process high-water mark, reset before grouping on Linux).
 
-``thresholds`` runs the production code (kb.gaps.group_gaps, with searches and vectors cached) on simulated
+``thresholds`` runs the production code (kb.feedback.gaps.group_gaps, with searches and vectors cached) on simulated
 gap logs: 300 draws of 4 sample articles' held-out customer queries (tests/data/sample_queries.jsonl) and 3
 of 8 topics no sample article covers (written below), and on three fixed 3-topic sets; it prints the adjusted
 Rand index per distance threshold, and the on-topic measure of covered and uncovered groups.
@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.feedback import GapQuery  # noqa: E402
+from kb.feedback.store import GapQuery  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
 PARAKQC = ROOT.parent / "shared" / "benchmarks" / "parakqc" / "queries_dev.jsonl"
@@ -84,7 +84,7 @@ CHECKS = {
 
 def open_sample(index: Path | None) -> tuple[Any, Path]:
     """A searcher on the sample articles' index (built into a temporary folder when ``index`` is None)."""
-    from kb.embed import load_embedder
+    from kb.model.embed import load_embedder
     from kb.pipeline import gated_build, open_build
 
     settings = Settings.from_env(articles_dir=ROOT / "articles")
@@ -139,9 +139,9 @@ def _peak_mib() -> float:
 def speed(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from kb.feedback.gaps import VectorCache, _embed, cluster, distances, find_gaps, gap_clients
     from kb.feedback.sqlite import SQLiteStore
-    from kb.gaps import VectorCache, _embed, cluster, distances, find_gaps, gap_clients
-    from kb.text import char_ngrams
+    from kb.text.analysis import char_ngrams
 
     searcher, _ = open_sample(args.index)
     queries = logged_queries(args.queries)
@@ -171,7 +171,7 @@ def speed(args: argparse.Namespace) -> None:
         grams = [char_ngrams(x) for x in texts]
         stages["analyse (Kiwi, n-grams)"] = time.perf_counter() - t
         t = time.perf_counter()
-        from kb.gaps import centre_of
+        from kb.feedback.gaps import centre_of
 
         condensed = distances(vectors, terms, grams, centre_of(searcher))
         stages["distances"] = time.perf_counter() - t
@@ -238,10 +238,10 @@ def thresholds(args: argparse.Namespace) -> None:
     import numpy as np
     from sklearn.metrics import adjusted_rand_score, homogeneity_score
 
-    import kb.gaps
-    from kb.gaps import CLOSE_ON_TOPIC, group_gaps, suggest
+    import kb.feedback.gaps
+    from kb.feedback.gaps import CLOSE_ON_TOPIC, group_gaps, suggest
 
-    kb.gaps.MAX_EXAMPLES = 10**6  # every query of a group listed, to score the grouping
+    kb.feedback.gaps.MAX_EXAMPLES = 10**6  # every query of a group listed, to score the grouping
     searcher, _ = open_sample(args.index)
     by_article: dict[str, list[str]] = {}
     for line in SAMPLE_QUERIES.read_text(encoding="utf-8").splitlines():

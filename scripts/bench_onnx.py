@@ -45,10 +45,10 @@ def rows(path: Path) -> list[dict[str, Any]]:
 def make_embedder(runtime: str, cache_dir: Path, config: tuple[int, int] | None = None) -> Any:
     """runtime: torch (sentence-transformers), fp32 or int8 (ONNX Runtime)."""
     if runtime == "torch":
-        from kb.embed import SentenceTransformerEmbedder
+        from kb.model.embed import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder("multilingual-e5-small", cache_dir)
-    from kb.onnx_model import OnnxEmbedder, bundled_onnx_path
+    from kb.model.onnx import OnnxEmbedder, bundled_onnx_path
 
     threads, concurrency = config or (None, None)
     return OnnxEmbedder(bundled_onnx_path(cache_dir), runtime, threads=threads, concurrency=concurrency)
@@ -142,7 +142,7 @@ def bench_build(embedder: Any, label: str, texts: list[str]) -> None:
 MEMORY_CODE = """
 import sys, json
 from pathlib import Path
-from kb.embed import load_embedder
+from kb.model.embed import load_embedder
 from kb.settings import Settings
 e = load_embedder(Settings.from_env({{}}, cache_dir=Path({cache!r}), precision={precision!r}, model={model!r}))
 for q in json.loads(sys.stdin.read()):
@@ -154,7 +154,7 @@ print(type(e).__name__, status['VmRSS'].strip(), status['VmHWM'].strip(), 'torch
 
 def bench_memory(runtime: str, cache_dir: Path, queries: list[str]) -> None:
     if runtime == "torch":  # the converted folder's path is "another model" to load_embedder: sentence-transformers
-        from kb.bundled_model import bundled_model_path
+        from kb.model.bundled import bundled_model_path
 
         model, precision = str(bundled_model_path(cache_dir)), "fp32"
     else:
@@ -169,8 +169,8 @@ def bench_memory(runtime: str, cache_dir: Path, queries: list[str]) -> None:
 EXPORT_CODE = """
 import time, resource
 from pathlib import Path
-from kb.bundled_model import bundled_model_path
-from kb.onnx_model import bundled_onnx_path
+from kb.model.bundled import bundled_model_path
+from kb.model.onnx import bundled_onnx_path
 t0 = time.perf_counter(); bundled_model_path(Path({cache!r})); t1 = time.perf_counter()
 bundled_onnx_path(Path({cache!r})); t2 = time.perf_counter()
 print(f"{{t1 - t0:.1f}} {{t2 - t1:.1f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}}")
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ort_config:
         import onnxruntime
 
-        import kb.onnx_model as onnx_model
+        import kb.model.onnx as onnx_model
 
         onnxruntime.set_default_logger_severity(3)  # overriding a default entry logs a warning
         plain = onnx_model._session_options

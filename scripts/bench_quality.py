@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from kb.embed import load_embedder
     from kb.evaluate import run_eval
-    from kb.fusion import PRESETS
+    from kb.model.embed import load_embedder
+    from kb.search.fusion import PRESETS
     from kb.settings import Settings
 
     base = args.benchmarks or default_benchmarks()

@@ -9,7 +9,7 @@ Usage: python scripts/bench_tokenizer.py [embedder] [tokenizer] [--cache-dir DIR
 - tokenizer: for each tokenizer, in a fresh process: RSS added by loading it, load time, and the p50 / p95 of
   encoding one query (``query: `` + a paraKQC dev query, or the sample queries without the benchmarks), N times,
   then of 32 passages (the sample articles) in one batch. ``tokenizers`` is the old path (``Tokenizer.from_file``
-  on the export's tokenizer.json); ``kb`` the new one (``kb.tokenizer.load_tokenizer``: the derived
+  on the export's tokenizer.json); ``kb`` the new one (``kb.model.tokenizer.load_tokenizer``: the derived
   tokenizer.kb-trie beside tokenizer.json); ``kb-cold`` converts tokenizer.json in memory, as the first load after
   an upgrade does before it writes that file.
 Run on a quiet machine; each figure is one run.
@@ -58,7 +58,7 @@ def child_embedder(folder: str, precision: str, n: int) -> dict[str, Any]:
     import numpy  # noqa: F401 - imported by the embedder anyway; kept out of the load figure
     import onnxruntime  # noqa: F401
 
-    from kb.onnx_model import OnnxEmbedder
+    from kb.model.onnx import OnnxEmbedder
 
     texts = queries(n)
     before = rss_mib()
@@ -99,7 +99,7 @@ def child_tokenizer(folder: str, kind: str, n: int) -> dict[str, Any]:
     else:
         import marisa_trie  # noqa: F401
 
-        import kb.tokenizer as kbtok
+        import kb.model.tokenizer as kbtok
 
         def load() -> Any:
             if kind == "kb-cold":
@@ -149,7 +149,7 @@ def main() -> None:
         print(json.dumps(fn(folder, kind, int(n))))
         return
 
-    from kb.onnx_model import bundled_onnx_path
+    from kb.model.onnx import bundled_onnx_path
     from kb.settings import Settings
 
     settings = Settings.from_env() if args.cache_dir is None else Settings.from_env({}, cache_dir=args.cache_dir)

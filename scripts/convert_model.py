@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.bundled_model import bundled_model_path  # noqa: E402
 from kb.errors import ModelError  # noqa: E402
-from kb.onnx_model import bundled_onnx_path  # noqa: E402
+from kb.model.bundled import bundled_model_path  # noqa: E402
+from kb.model.onnx import bundled_onnx_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

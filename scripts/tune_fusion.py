@@ -47,10 +47,10 @@ class Row:
 def collect(embedder, settings, benchmarks: Path, per_other: int = 300) -> list[Row]:  # noqa: ANN001
     from bench_quality import SETS
 
-    from kb.articles import load_articles
-    from kb.benchmarks import LabelledQuery, load_faq, load_queries
+    from kb.articles.benchmarks import LabelledQuery, load_faq, load_queries
+    from kb.articles.parse import load_articles
     from kb.evaluate import _eval_index_root
-    from kb.index import build_index
+    from kb.index.build import build_index
     from kb.pipeline import config_files, open_build
 
     queries = {s: load_queries(benchmarks / s / "queries_dev.jsonl") for s in SETS}
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from bench_quality import MemoEmbedder, default_benchmarks
 
-    from kb.embed import load_embedder
-    from kb.fusion import FEATURES, Logistic
+    from kb.model.embed import load_embedder
+    from kb.search.fusion import FEATURES, Logistic
     from kb.settings import Settings
 
     settings = Settings.from_env()

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from kb.settings import Settings
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
-ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 SAMPLE_ARTICLES = ROOT / "articles"
 
 
@@ -61,8 +62,8 @@ def small_kb(tmp_path: Path, write_article: Callable[..., Path]) -> Path:
 
 @pytest.fixture
 def small_index(tmp_path: Path, small_kb: Path, fake_embedder: FakeEmbedder) -> Path:
-    from kb.articles import load_articles
-    from kb.index import build_index
+    from kb.articles.parse import load_articles
+    from kb.index.build import build_index
 
     build_index(load_articles(small_kb), fake_embedder, tmp_path / "index")
     return tmp_path / "index"
@@ -85,20 +86,20 @@ REAL_FIXTURES = {"real_settings", "real_embedder", "sample_index", "sample_root"
                  "converted", "real_cache"}
 # also slow: what starts a PostgreSQL server, a browser or a fuzzing run (seconds each, no model needed)
 SLOW_FIXTURES = {"postgres", "driver", "chrome", "site"}
-SLOW_MODULES = {"test_schemathesis", "test_widget", "test_accessibility", "test_insight_browser", "test_replicas"}
+SLOW_FOLDERS = ("e2e", "browser")  # every test in these folders: live servers, browsers, fuzzing, replicas
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        module = getattr(getattr(item, "module", None), "__name__", "").rsplit(".", 1)[-1]
-        if (REAL_FIXTURES | SLOW_FIXTURES) & fixtures or module in SLOW_MODULES:
+        folder = Path(str(item.path)).relative_to(TESTS).parts[0] if Path(str(item.path)).is_relative_to(TESTS) else ""
+        if (REAL_FIXTURES | SLOW_FIXTURES) & fixtures or folder in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
 
 
 def _link_prepared_models(cache: Path) -> None:
-    from kb.bundled_model import MARKER_FILE
-    from kb.onnx_model import EXPORT_MARKER
+    from kb.model.bundled import MARKER_FILE
+    from kb.model.onnx import EXPORT_MARKER
     from kb.settings import _default_cache_dir
 
     user_models = Path(os.environ.get("KB_CACHE_DIR") or _default_cache_dir()) / "models"
@@ -130,7 +131,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
-    from kb.embed import load_embedder
+    from kb.model.embed import load_embedder
 
     return load_embedder(real_settings)
 
@@ -139,8 +140,8 @@ def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
 def sample_index(real_settings: Settings, real_embedder) -> Path:  # type: ignore[no-untyped-def]
     """The real index of the bundled sample knowledge base, built with the real model (once per session:
     its embedding cache seeds every other index of the sample, see ``sample_root``)."""
-    from kb.articles import load_articles
-    from kb.index import build_index
+    from kb.articles.parse import load_articles
+    from kb.index.build import build_index
     from kb.pipeline import config_files
 
     build_index(load_articles(SAMPLE_ARTICLES), real_embedder, real_settings.index_dir,
@@ -167,7 +168,7 @@ def sample_root(tmp_path: Path, sample_index: Path) -> Callable[[str], Path]:
 @pytest.fixture(scope="session")
 def postgres():  # type: ignore[no-untyped-def]
     """A real PostgreSQL server for the session (see tests/postgres.py)."""
-    from tests.postgres import running_postgres
+    from tests.support.postgres import running_postgres
 
     with running_postgres() as pg:
         yield pg

@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 
 from kb import cli
-from kb.index import load_index
+from kb.index.store import load_index
 from tests.conftest import write
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     embedder = FakeEmbedder()
-    monkeypatch.setattr("kb.embed.load_embedder", lambda settings: embedder)
+    monkeypatch.setattr("kb.model.embed.load_embedder", lambda settings: embedder)
     for var in ("KB_ARTICLES_DIR", "KB_INDEX_DIR", "KB_MODEL", "KB_CACHE_DIR"):
         monkeypatch.delenv(var, raising=False)
     return embedder
@@ -67,8 +67,8 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from kb.feedback import FILENAME
     from kb.feedback.sqlite import SQLiteStore
+    from kb.feedback.store import FILENAME
 
     index = tmp_path / "index"
     assert cli.main(["feedback", "--index", str(index)]) == 0
@@ -95,7 +95,7 @@ def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_build_check_keeps_the_live_index_when_a_content_test_breaks(
         small_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from kb.index import current_path
+    from kb.index.store import current_path
 
     index = tmp_path / "idx"
     front = "---\ntitle: 반품 신청은 어떻게 하나요?\ncategory: 취소/반품/교환\nquestions: [반품하고 싶어요]\n"

@@ -7,7 +7,7 @@ import pytest
 
 from kb.evaluate import format_report, rank_metrics, run_eval
 from kb.settings import Settings
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 
 def test_rank_metrics() -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from kb.articles.lint import lint_articles
 from kb.errors import KBError
-from kb.index import load_index
-from kb.index.store import build_lock
-from kb.lint import lint_articles
+from kb.index.store import build_lock, load_index
 from kb.pipeline import LintFailed, gated_build
 from kb.settings import Settings
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 
 def _settings(small_kb: Path, tmp_path: Path) -> Settings:

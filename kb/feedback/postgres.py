@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kb.errors import KBError
-from kb.feedback import FeedbackStore, StoreUnavailable, T, log
 from kb.feedback import schema as sch
+from kb.feedback.store import FeedbackStore, StoreUnavailable, T, log
 
 CONNECT_TIMEOUT = 3  # seconds to open a connection: a request waiting on a dead database gives up soon
 POOL_TIMEOUT = 3.0  # seconds to wait for a free connection

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kb.feedback import FeedbackStore, StoreUnavailable, T, log
 from kb.feedback import schema as sch
+from kb.feedback.store import FeedbackStore, StoreUnavailable, T, log
 
 _CORRUPT = ("file is not a database", "malformed", "not a database")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb import __version__
-from kb.articles import Article, Entry
+from kb.articles.parse import Article, Entry
 from kb.errors import KBError
 from kb.files import sha256_file
 from kb.index import store
@@ -28,8 +28,8 @@ from kb.index import store
 if TYPE_CHECKING:
     import numpy as np
 
-    from kb.embed import Embedder
-    from kb.text import Analyzer
+    from kb.model.embed import Embedder
+    from kb.text.analysis import Analyzer
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def embed_entries(
 
 def lexical_text(article: Article) -> str:
     """Title, questions, tags and answer of an article: what lexical matching sees."""
-    from kb.markdown import to_text
+    from kb.articles.render import to_text
 
     parts = [article.title, *article.questions, *article.tags, to_text(article.body)]
     return "\n".join(p for p in parts if p)
@@ -170,8 +170,8 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
     import numpy as np
 
     from kb.index.lexical import LexicalIndex
-    from kb.suggest import suggestion_items
-    from kb.text import char_ngrams
+    from kb.index.suggestions import suggestion_items
+    from kb.text.analysis import char_ngrams
 
     index = faiss.IndexFlatIP(int(vectors.shape[1]))
     index.add(vectors)
@@ -223,7 +223,7 @@ def build_index(
     ``check``, if given, gets the finished build's folder before the switch; whatever it raises leaves
     the live build serving and the new one removed (``kb build --check`` runs the content tests there).
     """
-    from kb.text import Analyzer, Synonyms
+    from kb.text.analysis import Analyzer, Synonyms
 
     started = time.perf_counter()
     served = [a for a in articles if a.published or include_drafts]

@@ -1,7 +1,7 @@
 """A build on disk: its files, the checked manifest, loading it, and the ``current`` link.
 
 A build folder holds everything search and suggestions read, computed once by ``kb build``
-(:mod:`kb.index.build`); loading it reads files and checks each against the manifest's sha256, and
+(:mod:`kb.index.store.build`); loading it reads files and checks each against the manifest's sha256, and
 never analyses an article or needs the model:
 
 ========================  ===================================================================
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.articles import Article, Entry, Section
+from kb.articles.parse import Article, Entry, Section
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
 from kb.files import sha256_file
 
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from kb.index.lexical import LexicalIndex
-    from kb.suggest import Suggestion
-    from kb.text import Synonyms
+    from kb.index.suggestions import Suggestion
+    from kb.text.analysis import Synonyms
 
 # 3: the build carries the lexical indexes, tables and suggestions (2: question entries hold the mean of
 # their passage and query embeddings)
@@ -170,8 +170,8 @@ def load_index(path: Path, *, expected_model: str | None = None,
     import numpy as np
 
     from kb.index.lexical import LexicalIndex
-    from kb.suggest import Suggestion
-    from kb.text import Synonyms
+    from kb.index.suggestions import Suggestion
+    from kb.text.analysis import Synonyms
 
     started = time.perf_counter()
     build_dir = resolve_build(path)

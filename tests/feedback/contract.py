@@ -1,5 +1,5 @@
 """What every feedback store engine must do; subclassed per engine (SQLite here, PostgreSQL in
-tests/test_postgres_store.py), each giving a fresh ``store`` fixture and ``replica``: a second store object
+tests/feedback/test_postgres.py), each giving a fresh ``store`` fixture and ``replica``: a second store object
 on the same database, as another ``kb serve`` replica or worker has."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from kb.feedback import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, ArticleVotes, FeedbackStore, FixStatus, Popular
+from kb.feedback.store import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, ArticleVotes, FeedbackStore, FixStatus, Popular
 
 
 def _in_threads(work: Callable[[int], object], n: int = 8) -> list[BaseException]:

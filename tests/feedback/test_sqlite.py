@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kb.feedback import FILENAME, FixStatus, StoreUnavailable, open_store
+from kb.feedback.connect import open_store
 from kb.feedback.schema import LATEST
 from kb.feedback.sqlite import SQLiteStore
+from kb.feedback.store import FILENAME, FixStatus, StoreUnavailable
 from kb.settings import Settings
 from tests.feedback.contract import StoreContract
 
@@ -57,7 +58,7 @@ def test_a_corrupt_file_is_set_aside_and_recreated(tmp_path: Path, caplog: pytes
     path = tmp_path / FILENAME
     path.write_bytes(b"this is not a database" * 100)
     store = SQLiteStore(path)
-    with caplog.at_level(logging.WARNING, logger="kb.feedback"):
+    with caplog.at_level(logging.WARNING, logger="kb.feedback.store"):
         assert store.counts("a") == {"helpful": 0, "not_helpful": 0}
     assert "set aside" in caplog.text
     assert list(tmp_path.glob(f"{FILENAME}.corrupt-*"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kb.index.lexical import LexicalIndex
-from kb.text import Analyzer, char_ngrams
+from kb.text.analysis import Analyzer, char_ngrams
 
 DOCS = ["배송 조회는 어떻게 하나요? 택배 언제 와요", "반품 신청은 어떻게 하나요?", "비밀번호를 잊어버렸어요",
         "When will I get my refund?"]

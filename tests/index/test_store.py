@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kb.articles import Article, load_articles
+from kb.articles.parse import Article, load_articles
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
-from kb.index import build_index, current_path, load_index, read_manifest
-from kb.index.store import STALE_TMP_SECONDS
+from kb.index.build import build_index
+from kb.index.store import STALE_TMP_SECONDS, current_path, load_index, read_manifest
 from tests.conftest import write
-from tests.fakes import FakeEmbedder
+from tests.support.fakes import FakeEmbedder
 
 
 def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
@@ -47,14 +47,14 @@ def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder
 def test_loading_a_build_analyses_no_article(small_index: Path, fake_embedder: FakeEmbedder,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The build analysed the articles; loading it (index and searcher) only reads files."""
-    import kb.text
+    import kb.text.analysis
     from kb.pipeline import open_build
 
     calls: list[str] = []
-    real_terms_many, real_terms = kb.text.Analyzer.terms_many, kb.text.Analyzer.terms
-    monkeypatch.setattr(kb.text.Analyzer, "terms_many", lambda self, texts: calls.append("many") or
+    real_terms_many, real_terms = kb.text.analysis.Analyzer.terms_many, kb.text.analysis.Analyzer.terms
+    monkeypatch.setattr(kb.text.analysis.Analyzer, "terms_many", lambda self, texts: calls.append("many") or
                         real_terms_many(self, texts))
-    monkeypatch.setattr(kb.text.Analyzer, "terms", lambda self, text: calls.append(text) or real_terms(self, text))
+    monkeypatch.setattr(kb.text.analysis.Analyzer, "terms", lambda self, text: calls.append(text) or real_terms(self, text))
     searcher = open_build(small_index, fake_embedder)
     assert calls == []
     assert searcher.search("택배 언제 와요").results[0].article_id == "delivery-tracking"
@@ -66,12 +66,12 @@ def test_a_rebuild_analyses_only_what_changed(small_kb: Path, tmp_path: Path, fa
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Terms are cached by text and analyser: an unchanged rebuild sends nothing to Kiwi, an edit sends one
     article, a change of synonyms sends them all; and the build comes out the same as from scratch."""
-    import kb.text
-    from kb.text import Synonyms
+    import kb.text.analysis
+    from kb.text.analysis import Synonyms
 
     analysed: list[str] = []
-    real = kb.text.Analyzer.terms_many
-    monkeypatch.setattr(kb.text.Analyzer, "terms_many", lambda self, texts: analysed.extend(texts) or
+    real = kb.text.analysis.Analyzer.terms_many
+    monkeypatch.setattr(kb.text.analysis.Analyzer, "terms_many", lambda self, texts: analysed.extend(texts) or
                         real(self, texts))
     root = tmp_path / "index"
 

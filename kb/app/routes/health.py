@@ -1,0 +1,22 @@
+"""``/health``: what is serving, how long it took to load, and whether the last reload failed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kb import __version__
+from kb.app.deps import ServiceDep
+from kb.app.schemas import HealthOut
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_model=HealthOut)
+def health(svc: ServiceDep) -> HealthOut:
+    index = svc.index
+    problems = svc.problems()
+    return HealthOut(
+        status="degraded" if problems else "ok", version=__version__, model=index.model_id,
+        articles=len(index.articles), entries=len(index.entries), build_time=index.build_time,
+        build=index.build_id, load_ms=round(index.load_ms, 1), problems=problems,
+    )

@@ -1,0 +1,58 @@
+"""Search and article routes: what the help-center page, the agent view and integrations call."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from kb.app.auth import AudienceDep
+from kb.app.deps import ServiceDep
+from kb.app.errors import ERROR_RESPONSES, InputError
+from kb.app.metrics import record_search
+from kb.app.schemas import ArticleOut, CategoriesOut, CategoryOut, ErrorOut, SearchOut, article_out, search_out
+from kb.errors import QueryError
+from kb.limits import DEFAULT_K, MAX_K, MAX_QUERY_CHARS
+
+router = APIRouter()
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "wrong agent key"}}
+
+
+@router.get("/search", response_model=SearchOut, tags=["search"], responses={**AUTH_RESPONSES, **ERROR_RESPONSES})
+def search(
+    request: Request,
+    svc: ServiceDep,
+    audience: AudienceDep,
+    q: Annotated[str, Query(description="the customer's question", min_length=1, max_length=MAX_QUERY_CHARS)],
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="number of results")] = DEFAULT_K,
+    category: Annotated[str | None, Query(description="only this category")] = None,
+    locale: Annotated[str | None, Query(description="only this locale, e.g. ko or en")] = None,
+) -> SearchOut:
+    started = time.perf_counter()
+    try:
+        resp = svc.searcher.search(q, k=k, category=category, locale=locale, audience=audience)
+    except QueryError as e:
+        raise InputError("q", str(e)) from None
+    out = search_out(resp)
+    record_search(request, resp.decision, time.perf_counter() - started)
+    return out
+
+
+@router.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
+            responses={404: {"model": ErrorOut, "description": "no such article"}, **AUTH_RESPONSES,
+                       **ERROR_RESPONSES})
+def get_article(svc: ServiceDep, audience: AudienceDep, article_id: str) -> ArticleOut:
+    article = svc.index.visible(audience).get(article_id)
+    if article is None:
+        raise HTTPException(status_code=404, detail=f"no article with id {article_id!r}")
+    return article_out(article, svc.store.counts(article_id))
+
+
+@router.get("/categories", response_model=CategoriesOut, tags=["articles"], responses=AUTH_RESPONSES)
+def categories(svc: ServiceDep, audience: AudienceDep) -> CategoriesOut:
+    counts = Counter(a.category for a in svc.index.visible(audience).values())
+    return CategoriesOut(categories=[CategoryOut(name=n, count=c) for n, c in sorted(counts.items())])

@@ -1,0 +1,225 @@
+"""Gaps grouped by meaning (kb.feedback.gaps) and `kb gaps`: unit tests on a fake embedder, and three planted topics on
+the real model and the sample articles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kb.cli import main
+from kb.feedback.gaps import (
+    GapGroup,
+    Suggestion,
+    VectorCache,
+    cluster,
+    distances,
+    format_groups,
+    gap_clients,
+    group_gaps,
+    groups_json,
+)
+from kb.feedback.sqlite import SQLiteStore
+from kb.feedback.store import GapQuery
+from kb.pipeline import open_build
+from kb.settings import Settings
+from tests.support.fakes import FakeEmbedder
+
+PII = "제 번호 010-1234-5678, 01012345678 이고 메일 kim.minsu@example.com 주문번호 2024123456789 배송 안 와요"
+
+
+def test_distances_and_cluster() -> None:
+    a, b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    vectors = np.vstack([a, a * 2, b, b + 0.01 * a])
+    terms = [["배송"], ["배송"], ["반품"], ["반품"]]
+    grams = [["#배", "배송", "송#"]] * 2 + [["#반", "반품", "품#"]] * 2
+    d = distances(vectors, terms, grams)
+    assert d.shape == (6,) and d[0] == pytest.approx(0.0, abs=1e-6) and d[1] == pytest.approx(1.0, abs=1e-6)
+    labels = cluster(d, 4)
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    assert list(cluster(distances(vectors[:0], [], []), 0)) == []
+    assert list(cluster(distances(vectors[:1], terms[:1], grams[:1]), 1)) == [0]
+    # centred on a+b, the small differences are what is left: far apart; the centre itself keeps its direction
+    centred = distances(np.vstack([a + b, a + b + 0.1 * a, a + b + 0.1 * b]), [[], [], []], [[], [], []], a + b)
+    assert len(set(cluster(centred, 3, threshold=0.5))) >= 2
+    assert np.isfinite(centred).all()
+
+
+def test_distances_among_some_rows() -> None:
+    from scipy.spatial.distance import pdist, squareform
+
+    from kb.feedback.gaps import _within
+
+    points = np.random.default_rng(0).standard_normal((9, 3))
+    condensed = pdist(points)
+    rows = [0, 2, 3, 7, 8]
+    assert np.allclose(_within(condensed, 9, rows), squareform(squareform(condensed)[np.ix_(rows, rows)]))
+
+
+def test_vector_cache_keeps_the_newest() -> None:
+    cache = VectorCache(size=2)
+    for i, text in enumerate("abc"):
+        cache[text] = np.full(2, i, dtype=np.float32)
+    assert list(cache) == ["b", "c"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    s = SQLiteStore(tmp_path / "feedback.sqlite")
+    s.add_unanswered("배송 언제", "none", "a")
+    s.add_unanswered("배송 언제", "contact", "b")
+    s.add_unanswered("배송 언제 와요", "none", "a")  # the same client again, in another query of the group
+    s.add_unanswered("배송 언제 와요", "none", "c")
+    s.add_search("배송 언제 오나", "suggest", "delivery-tracking", 0.2, "ko", "d")
+    s.add_search("배송 조회", "answer", "delivery-tracking", 0.95, "ko", "e")  # confident: not a gap
+    s.add("배송 왜 안 와", "delivery-tracking", False, "e")
+    return s
+
+
+def test_gap_clients_and_one_count_per_client(store: SQLiteStore, small_index: Path) -> None:
+    clients = gap_clients(store, 30)
+    assert clients == {"배송 언제": {*clients["배송 언제"]}, "배송 언제 와요": {*clients["배송 언제 와요"]},
+                       "배송 언제 오나": {*clients["배송 언제 오나"]}, "배송 왜 안 와": {*clients["배송 왜 안 와"]}}
+    assert [len(clients[q]) for q in ("배송 언제", "배송 언제 와요", "배송 언제 오나", "배송 왜 안 와")] == [2, 2, 1, 1]
+    searcher = open_build(small_index, FakeEmbedder())
+    gaps = store.gap_queries(30)
+    assert sum(g.clients for g in gaps) == 6
+    [group] = group_gaps(gaps, searcher, clients=clients, threshold=2.0)  # every query in one group
+    assert group.count == 5 and group.queries == 4  # a, b, c, d, e: `a` typed two of them, counted once
+    assert group.examples[:2] == ("배송 언제", "배송 언제 와요")  # most frequent first
+    [approx] = group_gaps(gaps, searcher, clients={}, threshold=2.0)
+    assert approx.count == 6  # without client sets: per-query counts summed
+
+
+def test_group_gaps_caches_vectors_and_suggestions(store: SQLiteStore, small_index: Path) -> None:
+    embedder = FakeEmbedder()
+    searcher = open_build(small_index, embedder)
+    cache: VectorCache = VectorCache()
+    memo: dict[tuple[str, ...], Suggestion] = {}
+    first = group_gaps(store.gap_queries(30), searcher, cache=cache, memo=memo)
+    calls = embedder.calls
+    assert group_gaps(store.gap_queries(30), searcher, cache=cache, memo=memo) == first
+    assert embedder.calls == calls  # nothing embedded again
+    assert len(cache) == 4 and memo
+    assert group_gaps([], searcher) == [] and group_gaps(store.gap_queries(30), searcher, limit=0) == []
+    long = [GapQuery("배송 " * 400, 1, ("unanswered",), None)]  # longer than a search query may be
+    assert len(group_gaps(long, searcher)) == 1
+
+
+def test_unusable_store_gives_no_client_sets() -> None:
+    from kb.feedback.store import StoreUnavailable
+
+    class Broken:
+        def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+            raise StoreUnavailable("down")
+
+    assert gap_clients(Broken(), 30) == {}  # type: ignore[arg-type]
+
+
+def test_json_and_text() -> None:
+    groups = [GapGroup(3, ("a", "b"), 2, Suggestion("add_question", "x", "엑스", 0.9)),
+              GapGroup(1, ("c",), 1, Suggestion("new_article", on_topic=0.2))]
+    assert groups_json(groups) == {"groups": [
+        {"count": 3, "examples": ["a", "b"], "suggestion": {"kind": "add_question", "article_id": "x"}},
+        {"count": 1, "examples": ["c"], "suggestion": {"kind": "new_article"}}]}
+    text = format_groups(groups, 30)
+    assert "add as a question of x (엑스)" in text and "draft a new article" in text
+    assert format_groups([], 7) == "no searches without a good answer in the last 7 days"
+
+
+# --- kb gaps ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch, small_settings: Settings) -> Path:
+    """`kb gaps` on the small index with the fake embedder."""
+    import kb.model.embed
+
+    monkeypatch.setattr(kb.model.embed, "load_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setenv("KB_MODEL", "fake-ngram-64")
+    monkeypatch.delenv("KB_DATABASE_URL", raising=False)
+    return small_settings.index_dir
+
+
+def test_kb_gaps_without_a_store(fake_cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gaps", "--index", str(fake_cli)]) == 0
+    assert "no searches without a good answer" in capsys.readouterr().out
+    assert not (fake_cli / "feedback.sqlite").exists()  # reading creates nothing
+    assert main(["gaps", "--index", str(fake_cli), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"groups": []}
+
+
+def test_kb_gaps_usage_and_missing_index(fake_cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["gaps", "--index", str(fake_cli), "--days", "0"])
+    assert e.value.code == 2
+    capsys.readouterr()
+    assert main(["gaps", "--index", str(tmp_path / "nowhere")]) == 1
+    assert capsys.readouterr().err.startswith("kb: error: ")
+
+
+def test_kb_gaps_reports_no_personal_data(fake_cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = SQLiteStore(fake_cli / "feedback.sqlite")
+    store.add_unanswered(PII, "none", "10.1.2.3")
+    store.add_search(PII, "none", None, 0.1, "ko", "10.1.2.4")
+    store.close()
+    assert main(["gaps", "--index", str(fake_cli), "--json"]) == 0
+    out = capsys.readouterr().out
+    [group] = json.loads(out)["groups"]
+    assert group["count"] == 2
+    for secret in ("010-1234-5678", "01012345678", "kim.minsu@example.com", "2024123456789", "10.1.2"):
+        assert secret not in out
+    assert "<전화번호>" in out and "<이메일>" in out and "<번호>" in out
+
+
+# --- the real model: three topics customers typed -------------------------------------------------------
+
+# six ways customers typed each (two topics a sample article covers, one none does)
+TOPICS = {
+    "new_article": ["판매자한테 연락하고 싶어요", "셀러 문의 어디서 해요", "판매자 전화번호",
+                    "파는 사람한테 직접 물어볼 수 있나요", "판매자 연락처 좀 알려주세요",
+                    "입점 업체랑 통화하고 싶어요"],
+    "points-expiry": ["포인트 언제까지 써야 돼요", "적립금 유효기간", "포인트 소멸 날짜 확인", "포인트가 사라졌어요",
+                      "한결포인트 만료", "적립한 포인트 기한 지나면 없어져요?"],
+    "account-delete": ["회원 탈퇴하고 싶어요", "계정 삭제 어떻게 해요", "탈퇴 방법 알려주세요",
+                       "한결마켓 그만 쓸래요 계정 없애 주세요", "아이디 삭제", "회원정보 완전히 지우고 싶어요"],
+}
+
+
+def test_kb_gaps_groups_three_topics_by_meaning(sample_index: Path, real_settings: Settings, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index, symlinks=True)  # `current` is relative: it follows the copy
+    (index / "feedback.sqlite").unlink(missing_ok=True)
+    store = SQLiteStore(index / "feedback.sqlite")
+    for t, queries in enumerate(TOPICS.values()):
+        for j, query in enumerate(queries):
+            # four clients per topic, one or two per query: a group counts each client once
+            for c in range(1 + j % 2):
+                store.add_unanswered(query, "none", f"10.{t}.0.{(j + c) % 4}")
+    for client in ("10.9.9.8", "10.9.9.9"):  # settled with low confidence: a gap too, and the most frequent query
+        store.add_search(TOPICS["points-expiry"][0], "suggest", "points-expiry", 0.3, "ko", client)
+    store.close()
+    monkeypatch.setenv("KB_CACHE_DIR", str(real_settings.cache_dir))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in ("KB_MODEL", "KB_DATABASE_URL", "KB_PRECISION"):
+        monkeypatch.delenv(var, raising=False)
+
+    assert main(["gaps", "--json", "--index", str(index)]) == 0
+    groups = json.loads(capsys.readouterr().out)["groups"]
+    assert len(groups) == 3, groups
+    by_topic = {}
+    for g in groups:
+        [topic] = [name for name, queries in TOPICS.items() if set(g["examples"]) == set(queries)]
+        by_topic[topic] = g
+    assert by_topic["new_article"]["suggestion"] == {"kind": "new_article"}
+    for article in ("points-expiry", "account-delete"):
+        assert by_topic[article]["suggestion"] == {"kind": "add_question", "article_id": article}
+    assert by_topic["points-expiry"]["count"] == 6 and by_topic["account-delete"]["count"] == 4
+    assert by_topic["points-expiry"]["examples"][0] == TOPICS["points-expiry"][0]  # the most frequent first
+    assert groups[0] is by_topic["points-expiry"]  # the most customers first

@@ -1,0 +1,129 @@
+"""The PostgreSQL engine of the feedback store, on a real server (Debian's package, started by the tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.feedback.postgres import PostgresStore
+from kb.feedback.sqlite import SQLiteStore
+from kb.feedback.store import StoreUnavailable
+from tests.feedback.contract import StoreContract
+from tests.support.postgres import Postgres
+
+
+def eventually(call, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """``call()`` once the store has found the database again (the pool reconnects with a back-off)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+class TestPostgres(StoreContract):
+    @pytest.fixture
+    def url(self, postgres: Postgres) -> str:
+        return postgres.new_database()
+
+    @pytest.fixture
+    def store(self, url: str):  # type: ignore[no-untyped-def]
+        store = PostgresStore(url)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def replica(self, url: str):  # type: ignore[no-untyped-def]
+        store = PostgresStore(url)  # another replica: its own pool on the same database
+        yield store
+        store.close()
+
+
+def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgres: Postgres) -> None:
+    url = postgres.new_database()
+    stores = [PostgresStore(url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def first_write(store: PostgresStore, n: int) -> None:
+        try:
+            store.add("q", "a", True, f"client-{n}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_write, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    assert stores[0].counts("a") == {"helpful": 4, "not_helpful": 0}
+    for s in stores:
+        s.close()
+
+
+def test_unreachable_database_degrades_and_recovers(postgres: Postgres) -> None:
+    url = postgres.new_database()
+    store = PostgresStore(url)
+    store.add("q", "a", True, "c1")
+    postgres.stop()
+    try:
+        assert store.counts("a") == {"helpful": 0, "not_helpful": 0}  # reads degrade
+        assert store.problem and "unreachable" in store.problem
+        with pytest.raises(StoreUnavailable):
+            store.add("q", "a", True, "c2")
+        assert store.check() == store.problem  # still down: /health keeps saying why
+    finally:
+        postgres.start()
+    # /health sees the database back without waiting for a customer's write
+    deadline = time.monotonic() + 60
+    while store.check() is not None:
+        assert time.monotonic() < deadline, store.problem
+        time.sleep(0.5)
+    eventually(lambda: store.add("q", "a", True, "c2"))
+    assert store.counts("a") == {"helpful": 2, "not_helpful": 0}
+    assert store.problem is None
+    store.close()
+
+
+def test_a_replica_starts_while_the_database_is_down(postgres: Postgres) -> None:
+    url = postgres.new_database()
+    postgres.stop()
+    try:
+        store = PostgresStore(url)  # must not block or fail: searches do not need the database
+        assert store.popular() == [] and store.problem
+    finally:
+        postgres.start()
+    eventually(lambda: store.add("q", "a", True, "c1"))  # migrates on the first connection that works
+    assert store.counts("a") == {"helpful": 1, "not_helpful": 0}
+    store.close()
+
+
+def test_migrate_sqlite_copies_once(postgres: Postgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kb import cli
+
+    index = tmp_path / "index"
+    old = SQLiteStore(index / "feedback.sqlite")
+    old.add("택배 안 와요", "delivery-tracking", False, "c1")
+    old.add("배송 조회", "delivery-tracking", True, "c2")
+    old.add_unanswered("선물 포장 되나요", "contact", "c1")
+    url = postgres.new_database()
+    argv = ["db", "migrate-sqlite", "--index", str(index), "--database-url", url]
+    assert cli.main(argv) == 0
+    assert "copied 2 votes, 1 unanswered" in capsys.readouterr().out
+    assert cli.main(argv) == 0  # again: nothing copied twice
+    assert "copied 0 votes, 0 unanswered" in capsys.readouterr().out
+    store = PostgresStore(url)
+    assert store.counts("delivery-tracking") == {"helpful": 1, "not_helpful": 1}
+    assert [u.query for u in store.unanswered()] == ["선물 포장 되나요"]
+    store.add("택배 안 와요", "delivery-tracking", False, "c1")  # the same client, hashed with the copied salt
+    assert store.counts("delivery-tracking") == {"helpful": 1, "not_helpful": 1}
+    store.close()
