@@ -17,6 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kb.app.schemas import ErrorOut
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut, "description": "unusable input"}}
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "not signed in (no, expired or forged session cookie; no admin key)"},
+    404: {"model": ErrorOut, "description": "admin routes are off (no KB_ADMIN_KEY)"},
+    **ERROR_RESPONSES,
+}
+ADMIN_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ADMIN_RESPONSES, 403: {"model": ErrorOut, "description": "missing or wrong X-CSRF-Token"}}
 
 
 class InputError(Exception):

@@ -38,11 +38,17 @@ class KBService:
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
-        from kb.feedback.connect import open_store
+        from kb.feedback.connect import open_engine
+        from kb.feedback.fixjobs import FixJobs
+        from kb.feedback.signins import SignIns
+        from kb.feedback.store import FeedbackStore
         from kb.search.searcher import QueryVectors
 
         self.settings = settings
-        self.store = open_store(settings)  # votes and reports: SQLite beside the builds, or PostgreSQL
+        engine = open_engine(settings)  # SQLite beside the builds, or PostgreSQL shared by replicas
+        self.store = FeedbackStore(engine)  # votes, reports, the search log
+        self.signins = SignIns(engine)  # editors' sign-outs and wrong keys
+        self.fixjobs = FixJobs(engine)  # one-click fixes' status
         self.embedder = embedder
         # query vectors outlive builds: a reload keeps them, the model is the same
         self.queries: QueryVectors = QueryVectors(embedder)

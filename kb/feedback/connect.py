@@ -5,18 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kb.feedback.engine import Engine
+from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FILENAME, FeedbackStore
 
 if TYPE_CHECKING:
     from kb.settings import Settings
 
 
-def open_store(settings: Settings) -> FeedbackStore:
-    """The store the settings name: PostgreSQL for ``KB_DATABASE_URL``, else ``feedback.sqlite`` beside the builds."""
+def open_engine(settings: Settings) -> Engine:
+    """The engine the settings name: PostgreSQL for ``KB_DATABASE_URL``, else ``feedback.sqlite`` beside the builds.
+
+    PostgreSQL's driver is imported only when a database is named (an optional dependency)."""
     if settings.database_url:
-        from kb.feedback.postgres import PostgresStore
+        from kb.feedback.postgres import PostgresEngine
 
-        return PostgresStore(settings.database_url)
-    from kb.feedback.sqlite import SQLiteStore
+        return PostgresEngine(settings.database_url)
+    return SQLiteEngine(Path(settings.index_dir) / FILENAME)
 
-    return SQLiteStore(Path(settings.index_dir) / FILENAME)
+
+def open_store(settings: Settings) -> FeedbackStore:
+    """The votes, reports and search log on the engine the settings name."""
+    return FeedbackStore(open_engine(settings))

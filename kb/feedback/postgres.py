@@ -15,7 +15,7 @@ from typing import Any
 
 from kb.errors import KBError
 from kb.feedback import schema as sch
-from kb.feedback.store import FeedbackStore, StoreUnavailable, T, log
+from kb.feedback.engine import Engine, StoreUnavailable, T, log
 
 CONNECT_TIMEOUT = 3  # seconds to open a connection: a request waiting on a dead database gives up soon
 POOL_TIMEOUT = 3.0  # seconds to wait for a free connection
@@ -24,7 +24,7 @@ RETRY_AFTER = 5.0  # seconds after a failure during which requests fail at once 
 _LOCK_KEY = 0x6B62  # advisory lock taken while migrating, so replicas starting together migrate once
 
 
-class PostgresStore(FeedbackStore):
+class PostgresEngine(Engine):
     dialect = sch.POSTGRES
 
     def __init__(self, url: str) -> None:
@@ -49,7 +49,7 @@ class PostgresStore(FeedbackStore):
     def describe(self) -> str:
         return "PostgreSQL"
 
-    def _sql(self, sql: str) -> str:
+    def sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
     def close(self) -> None:
@@ -66,7 +66,7 @@ class PostgresStore(FeedbackStore):
                         conn.execute(statement)
                     conn.execute("INSERT INTO kb_schema VALUES (%s, now()::text)", (number,))
 
-    def _run(self, work: Callable[[Any], T]) -> T:
+    def run(self, work: Callable[[Any], T]) -> T:
         if time.monotonic() < self._down_until:  # known down: answer now, the pool reconnects meanwhile
             raise StoreUnavailable(self.problem or "database unreachable")
         try:
@@ -108,4 +108,4 @@ class PostgresStore(FeedbackStore):
                 done["searches"] += cur.rowcount
             return done
 
-        return self._run(work)
+        return self.run(work)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from kb.feedback import schema as sch
-from kb.feedback.store import FeedbackStore, StoreUnavailable, T, log
+from kb.feedback.engine import Engine, StoreUnavailable, T, log
 
 _CORRUPT = ("file is not a database", "malformed", "not a database")
 
 
-class SQLiteStore(FeedbackStore):
+class SQLiteEngine(Engine):
     dialect = sch.SQLITE
 
     def __init__(self, path: Path | str) -> None:
@@ -76,7 +76,7 @@ class SQLiteStore(FeedbackStore):
         self._ready = False
         self._salt = None
 
-    def _run(self, work: Callable[[Any], T]) -> T:
+    def run(self, work: Callable[[Any], T]) -> T:
         for attempt in (1, 2):
             try:
                 with self._lock:

@@ -1,7 +1,7 @@
 """A build on disk: its files, the checked manifest, loading it, and the ``current`` link.
 
 A build folder holds everything search and suggestions read, computed once by ``kb build``
-(:mod:`kb.index.store.build`); loading it reads files and checks each against the manifest's sha256, and
+(:mod:`kb.index.build`); loading it reads files and checks each against the manifest's sha256, and
 never analyses an article or needs the model:
 
 ========================  ===================================================================

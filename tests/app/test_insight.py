@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from kb.app.auth import COOKIE, new_session
 from kb.app.factory import create_app
 from kb.app.i18n import STRINGS
-from kb.app.routes.insight import COOKIE, new_session
 from kb.app.routes.pages import render_page
 from kb.app.service import KBService
 from kb.articles.parse import parse_article
@@ -180,7 +180,7 @@ def test_a_sign_out_holds_on_every_replica(client: TestClient, replica: TestClie
 
 
 def test_wrong_keys_count_across_replicas(client: TestClient, replica: TestClient) -> None:
-    from kb.app.routes.insight import MAX_FAILURES
+    from kb.app.auth import MAX_FAILURES
 
     for i in range(MAX_FAILURES):  # spread over both, as a balancer would
         assert (client if i % 2 else replica).post("/admin/session", json={"key": "guess"}).status_code == 401
@@ -345,10 +345,10 @@ def test_failed_build_keeps_the_live_index_and_reverts(client: TestClient, setti
 
 
 def test_one_fix_at_a_time(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.pipeline
+    import kb.feedback.fixes
 
     release = threading.Event()
-    monkeypatch.setattr(kb.pipeline, "gated_build", lambda *a, **k: release.wait(30))
+    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: release.wait(30))
     csrf = sign_in(client)
     first = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                         json={"kind": "new_article", "queries": ["하나"]})
@@ -395,10 +395,10 @@ def test_fix_needs_a_session(client: TestClient, tmp_path: Path) -> None:
 def test_every_replica_answers_for_a_fix_and_one_runs_at_a_time(client: TestClient, replica: TestClient,
                                                                  settings: Settings,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.pipeline
+    import kb.feedback.fixes
 
     release = threading.Event()
-    monkeypatch.setattr(kb.pipeline, "gated_build", lambda *a, **k: release.wait(30))
+    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: release.wait(30))
     csrf, replica_csrf = sign_in(client), sign_in(replica)
     first = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                         json={"kind": "new_article", "queries": ["판매자 연락처"]})
@@ -420,9 +420,9 @@ def test_every_replica_answers_for_a_fix_and_one_runs_at_a_time(client: TestClie
 
 
 def test_a_fix_left_running_by_a_dead_replica_blocks_nothing(client: TestClient, service: KBService) -> None:
-    from kb.feedback.store import FIX_TIMEOUT, FixStatus
+    from kb.feedback.fixjobs import FIX_TIMEOUT, FixStatus
 
-    assert service.store.add_fix(FixStatus("0123456789abcdef", "new_article", "gap", "drafts/gap.md", ("q",),
+    assert service.fixjobs.add_fix(FixStatus("0123456789abcdef", "new_article", "gap", "drafts/gap.md", ("q",),
                                            started=time.time() - FIX_TIMEOUT - 5))
     csrf = sign_in(client)
     old = client.get("/admin/fixes/0123456789abcdef").json()
@@ -441,7 +441,7 @@ def test_fixes_answer_503_while_the_store_is_away(client: TestClient, service: K
         raise StoreUnavailable("database unreachable: connection refused")
 
     csrf = sign_in(client)
-    monkeypatch.setattr(service.store, "_run", down)
+    monkeypatch.setattr(service.store.engine, "run", down)
     r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                     json={"kind": "new_article", "queries": ["판매자 연락처"]})
     assert r.status_code == 503

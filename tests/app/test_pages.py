@@ -200,12 +200,12 @@ def test_feedback_bad_bodies(client: TestClient, body: dict[str, object]) -> Non
 
 
 def test_unanswered_searches_are_stored(client: TestClient, small_settings: Settings) -> None:
-    from kb.feedback.sqlite import SQLiteStore
-    from kb.feedback.store import FILENAME
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FILENAME, FeedbackStore
 
     assert client.post("/unanswered", json={"query": "  선물  포장 되나요 ", "kind": "none"}).status_code == 201
     assert client.post("/unanswered", json={"query": "선물 포장 되나요", "kind": "contact"}).status_code == 201
-    [row] = SQLiteStore(small_settings.index_dir / FILENAME).unanswered()
+    [row] = FeedbackStore(SQLiteEngine(small_settings.index_dir / FILENAME)).unanswered()
     assert (row.query, row.none, row.contact) == ("선물 포장 되나요", 1, 1)
 
 

@@ -192,8 +192,8 @@ def test_helpful_vote_is_stored(driver: Any, live: str) -> None:
 
 
 def test_nonsense_shows_the_contact_panel(driver: Any, live: str, live_index: Path) -> None:
-    from kb.feedback.sqlite import SQLiteStore
-    from kb.feedback.store import FILENAME
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FILENAME, FeedbackStore
 
     open_page(driver, live + "/")
     type_query(driver, NONSENSE)
@@ -209,13 +209,14 @@ def test_nonsense_shows_the_contact_panel(driver: Any, live: str, live_index: Pa
 
     # editors see the search in `kb feedback`: contacted at once, "no answer" once the typing settled
     def recorded(_: Any) -> Any:
-        rows = {u.query: u for u in SQLiteStore(live_index / FILENAME).unanswered(50)}
+        rows = {u.query: u for u in FeedbackStore(SQLiteEngine(live_index / FILENAME)).unanswered(50)}
         found = rows.get(NONSENSE)
         return found if found and found.none == 1 and found.contact == 1 else None
 
     wait_for(driver, recorded, "the unanswered search was not recorded", timeout=WAIT + 5)
     assert all(not q.startswith("ㅁㄴ") or q == NONSENSE
-               for q in (u.query for u in SQLiteStore(live_index / FILENAME).unanswered(50)))  # no prefixes
+               for q in (u.query for u in FeedbackStore(SQLiteEngine(live_index / FILENAME)).unanswered(50)))  # no
+    # prefixes of the nonsense query were recorded
 
 
 def test_contact_panel_opens_on_request(driver: Any, live: str) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kb.feedback.sqlite import SQLiteStore
+from kb.feedback.sqlite import SQLiteEngine
+from kb.feedback.store import FeedbackStore
 from kb.settings import Settings
 from tests.conftest import ROOT, SAMPLE_ARTICLES, real_env
 from tests.feedback.test_gaps import TOPICS
@@ -42,7 +43,7 @@ COMMON = ["택배 언제 와요", "반품하고 싶어요", "환불 언제 들�
           "배송지 바꾸고 싶어요", "현금영수증 발급", "주문 취소할래요", "교환 신청", "포인트 유효기간"]
 
 
-def _plant(store: SQLiteStore) -> None:
+def _plant(store: FeedbackStore) -> None:
     """Four weeks of settled searches for the chart (the "none" ones are the gap topics' queries), some votes,
     and three topics customers found nothing for."""
     today = datetime.now(timezone.utc).date()
@@ -82,7 +83,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, real_sett
     shutil.copyfile(sample_index / "embeddings.sqlite", root / "embeddings.sqlite")  # the build embeds nothing
     gated_build(Settings.from_env({}, articles_dir=articles, index_dir=root, cache_dir=real_settings.cache_dir),
                 real_embedder)
-    store = SQLiteStore(root / "feedback.sqlite")
+    store = FeedbackStore(SQLiteEngine(root / "feedback.sqlite"))
     _plant(store)
     store.close()
     with running_server(root, KB_ADMIN_KEY=KEY, KB_ARTICLES_DIR=str(articles), **real_env(real_settings)) as base:
@@ -161,7 +162,7 @@ def test_the_help_page_logs_settled_searches_only(driver: Any, site: tuple[str, 
     base, _, root = site
 
     def logged() -> dict[str, tuple[str, str | None, str]]:
-        store = SQLiteStore(root / "feedback.sqlite")
+        store = FeedbackStore(SQLiteEngine(root / "feedback.sqlite"))
         try:
             rows = store._rows("SELECT query, decision, top_article, locale FROM searches WHERE day = ?",
                                (datetime.now(timezone.utc).date().isoformat(),))

@@ -326,7 +326,8 @@ def shadow_style(driver: Any, selector: str, prop: str) -> str:
 
 def test_the_box_on_another_origin_searches_answers_and_records_a_vote(browser: Any,
                                                                         site: tuple[str, str, Path]) -> None:
-    from kb.feedback.sqlite import SQLiteStore
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FeedbackStore
 
     kb, shop, index_dir = site
     box = open_shop(browser, shop + "/index.html")
@@ -345,7 +346,7 @@ def test_the_box_on_another_origin_searches_answers_and_records_a_vote(browser: 
     link = answer.find_element("css selector", ".prose a")  # a link in the answer points at kb, not the shop
     assert link.get_attribute("href").startswith(kb + "/?q=")
     assert "반품하고 싶어요" in inside(browser, ".status")[0].text
-    store = SQLiteStore(index_dir / "feedback.sqlite")
+    store = FeedbackStore(SQLiteEngine(index_dir / "feedback.sqlite"))
     before = store.counts("return-request")
     first.find_element("css selector", "[data-helpful=true]").click()
     wait_for(browser, lambda d: "감사" in first.find_element("css selector", ".msg").text, "no thanks after the vote")
@@ -387,7 +388,8 @@ def test_suggestions_are_a_keyboard_combobox(browser: Any, site: tuple[str, str,
 def test_no_answer_offers_the_way_to_a_person(browser: Any, site: tuple[str, str, Path]) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    from kb.feedback.sqlite import SQLiteStore
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FeedbackStore
 
     kb, shop, index_dir = site
     box = open_shop(browser, shop + "/index.html")
@@ -401,13 +403,13 @@ def test_no_answer_offers_the_way_to_a_person(browser: Any, site: tuple[str, str
     assert "찾지 못했어요" in inside(browser, ".status")[0].text
     assert inside(browser, ".hit") == []
     wait_for(browser, lambda d: any(u.query == OFF_TOPIC and u.none == 1 for u in
-                                    SQLiteStore(index_dir / "feedback.sqlite").unanswered(20)),
+                                    FeedbackStore(SQLiteEngine(index_dir / "feedback.sqlite")).unanswered(20)),
              "the search that found nothing was not reported")
     contact.find_element("css selector", ".cta").click()  # on to the help center, its contact panel open
     wait_for(browser, lambda d: d.current_url.startswith(kb + "/?q="), "the link did not lead to the help center")
     wait_for(browser, lambda d: d.find_element("css selector", "#contact").is_displayed(), "no contact panel there")
     wait_for(browser, lambda d: any(u.query == OFF_TOPIC and u.contact >= 1 for u in
-                                    SQLiteStore(index_dir / "feedback.sqlite").unanswered(20)),
+                                    FeedbackStore(SQLiteEngine(index_dir / "feedback.sqlite")).unanswered(20)),
              "going on to the contact form was not reported")
 
 

@@ -11,7 +11,10 @@ from dataclasses import replace
 
 import pytest
 
-from kb.feedback.store import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, ArticleVotes, FeedbackStore, FixStatus, Popular
+from kb.feedback.fixjobs import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, FixJobs, FixStatus
+from kb.feedback.signins import SignIns
+from kb.feedback.store import ArticleVotes, FeedbackStore, Popular
+from kb.limits import MAX_FEEDBACK_QUERY_CHARS
 
 
 def _in_threads(work: Callable[[int], object], n: int = 8) -> list[BaseException]:
@@ -102,7 +105,7 @@ class StoreContract:
     def test_odd_text_is_stored_cleanly(self, store: FeedbackStore) -> None:
         store.add("가" * 5000 + "\x00\ud800", "a", False, "x")
         [row] = store.unhelpful()
-        assert len(row.queries[0]) == 1000 and "\x00" not in row.queries[0]
+        assert len(row.queries[0]) == MAX_FEEDBACK_QUERY_CHARS and "\x00" not in row.queries[0]
 
     def test_threads_do_not_lose_votes(self, store: FeedbackStore) -> None:
         def vote(n: int) -> None:
@@ -156,7 +159,8 @@ class StoreContract:
         store.add_unanswered("예전", "none", "c")
         assert store.prune(90) == 0
         for table in ("searches", "unanswered"):  # as if logged 100 days ago
-            store._run(lambda db, t=table: db.execute(store._sql(f"UPDATE {t} SET day = ?"), (_days_ago(100),)))
+            sql = store.engine.sql(f"UPDATE {table} SET day = ?")
+            store.engine.run(lambda db, sql=sql: db.execute(sql, (_days_ago(100),)))
         store.add_search("오늘", "answer", "a", 0.9, "ko", "c")
         assert store.prune(90) == 2
         assert [q.query for q in store.top_queries(365)] == ["오늘"] and store.unanswered() == []
@@ -170,6 +174,7 @@ class StoreContract:
     # -- one-click fixes' status ------------------------------------------------------------------------
 
     def test_a_fix_status_round_trips(self, store: FeedbackStore) -> None:
+        store = FixJobs(store.engine)  # type: ignore[assignment]
         assert store.latest_fix() is None and store.running_fix() is None and store.fix("nope") is None
         claim = FixStatus("a1", "add_question", "", "", (), state="starting")
         assert store.add_fix(claim)
@@ -189,6 +194,7 @@ class StoreContract:
             store.update_fix(replace(failed, state="half-done"))
 
     def test_one_fix_at_a_time_across_replicas(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        store, replica = FixJobs(store.engine), FixJobs(replica.engine)  # type: ignore[assignment]
         first = FixStatus("f1", "new_article", "gap-1", "drafts/gap-1.md", ("하나",))
         assert store.add_fix(first)
         assert not replica.add_fix(FixStatus("f2", "new_article", "", "", (), state="starting"))
@@ -202,6 +208,7 @@ class StoreContract:
         assert store.running_fix() is None and store.fix("f3") is None
 
     def test_sign_in_state_is_shared(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        store, replica = SignIns(store.engine), SignIns(replica.engine)  # type: ignore[assignment]
         future = int(time.time()) + 3600
         assert not replica.signed_out("n1")
         store.sign_out("n1", future)
@@ -217,6 +224,7 @@ class StoreContract:
         assert store.sign_in_failures("10.0.0.1", 0.0) == 0  # none within a window of no time
 
     def test_replicas_asking_at_once_get_one_fix(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        store, replica = FixJobs(store.engine), FixJobs(replica.engine)  # type: ignore[assignment]
         won: list[str] = []
         start = threading.Barrier(8)
 
@@ -229,6 +237,7 @@ class StoreContract:
         assert store.running_fix().id == won[0]  # type: ignore[union-attr]
 
     def test_a_fix_whose_process_died_stops_blocking(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        store, replica = FixJobs(store.engine), FixJobs(replica.engine)  # type: ignore[assignment]
         long_ago = time.time() - FIX_TIMEOUT - 5
         stuck = FixStatus("dead", "add_question", "delivery-tracking", "delivery-tracking.md", ("질문",),
                           started=long_ago)
@@ -247,6 +256,7 @@ class StoreContract:
 
     def test_a_claim_that_never_wrote_its_edit_times_out_sooner(self, store: FeedbackStore,
                                                                 replica: FeedbackStore) -> None:
+        store, replica = FixJobs(store.engine), FixJobs(replica.engine)  # type: ignore[assignment]
         assert store.add_fix(FixStatus("c", "new_article", "", "", (), state="starting",
                                        started=time.time() - START_TIMEOUT - 5))
         assert replica.running_fix() is None
@@ -254,6 +264,7 @@ class StoreContract:
         assert replica.add_fix(FixStatus("d", "new_article", "", "", (), state="starting"))
 
     def test_only_the_newest_fixes_are_kept(self, store: FeedbackStore) -> None:
+        store = FixJobs(store.engine)  # type: ignore[assignment]
         for n in range(FIXES_KEPT + 3):
             status = FixStatus(f"j{n}", "new_article", f"gap-{n}", f"drafts/gap-{n}.md", ("q",))
             assert store.add_fix(status)
@@ -263,5 +274,5 @@ class StoreContract:
         assert store._rows("SELECT COUNT(*) FROM fixes")[0][0] == FIXES_KEPT
 
     def test_fixes_are_not_exported(self, store: FeedbackStore) -> None:
-        assert store.add_fix(FixStatus("x", "new_article", "gap", "drafts/gap.md", ("q",)))
+        assert FixJobs(store.engine).add_fix(FixStatus("x", "new_article", "gap", "drafts/gap.md", ("q",)))
         assert "fixes" not in store.export()  # transient: the outcome is in the articles and builds

@@ -12,18 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
+from kb.articles.edit import FixError, add_questions, add_to_front_matter, article_path, draft_article, quote
 from kb.articles.parse import load_articles, parse_article
-from kb.feedback.fixes import (
-    FixError,
-    FixRunner,
-    add_questions,
-    add_to_front_matter,
-    article_path,
-    draft_article,
-    quote,
-)
-from kb.feedback.sqlite import SQLiteStore
-from kb.feedback.store import FILENAME, FixStatus, StoreUnavailable
+from kb.feedback.engine import StoreUnavailable
+from kb.feedback.fixes import FixRunner
+from kb.feedback.fixjobs import FixJobs, FixStatus
+from kb.feedback.sqlite import SQLiteEngine
+from kb.feedback.store import FILENAME
 from kb.settings import Settings
 from tests.support.fakes import FakeEmbedder
 
@@ -160,11 +155,11 @@ def test_draft_article_is_a_parseable_draft(tmp_path: Path) -> None:
 # --- the runner: its bookkeeping in the store (the happy paths run through the API in test_insight.py) ------
 
 
-class FlakyStore(SQLiteStore):
+class FlakyStore(FixJobs):
     """A store whose ``update_fix`` fails the first ``failures`` times, as a database going away would."""
 
     def __init__(self, path: Path, failures: int) -> None:
-        super().__init__(path)
+        super().__init__(SQLiteEngine(path))
         self.failures = failures
 
     def update_fix(self, status: FixStatus) -> bool:
@@ -179,7 +174,7 @@ def _draft(settings: Settings, *queries: str) -> Any:
 
 
 def test_a_refused_edit_lets_go_of_the_folder(small_settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    store = SQLiteStore(small_settings.index_dir / FILENAME)
+    store = FixJobs(SQLiteEngine(small_settings.index_dir / FILENAME))
     runner = FixRunner(store)
     with pytest.raises(FixError, match="no article"):
         runner.start(small_settings, fake_embedder, "add_question",
@@ -195,7 +190,7 @@ def test_no_store_no_fix(small_settings: Settings, fake_embedder: FakeEmbedder, 
         raise AssertionError("the edit was made")
 
     with pytest.raises(StoreUnavailable):  # another replica may be building: the edit is never made
-        FixRunner(SQLiteStore(blocker / FILENAME)).start(small_settings, fake_embedder, "new_article", never,
+        FixRunner(FixJobs(SQLiteEngine(blocker / FILENAME))).start(small_settings, fake_embedder, "new_article", never,
                                                          lambda: None)
     assert not (small_settings.articles_dir / "drafts").exists()
 
@@ -213,9 +208,8 @@ def test_an_edit_whose_status_cannot_be_written_is_undone(small_settings: Settin
 def test_the_outcome_waits_for_the_store(small_settings: Settings, fake_embedder: FakeEmbedder,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import kb.feedback.fixes
-    import kb.pipeline
 
-    monkeypatch.setattr(kb.pipeline, "gated_build", lambda *a, **k: None)
+    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: None)
     monkeypatch.setattr(kb.feedback.fixes, "FINISH_RETRY", 0.01)
     store = FlakyStore(small_settings.index_dir / FILENAME, failures=0)
     runner = FixRunner(store)

@@ -23,8 +23,8 @@ from kb.feedback.gaps import (
     group_gaps,
     groups_json,
 )
-from kb.feedback.sqlite import SQLiteStore
-from kb.feedback.store import GapQuery
+from kb.feedback.sqlite import SQLiteEngine
+from kb.feedback.store import FeedbackStore, GapQuery
 from kb.pipeline import open_build
 from kb.settings import Settings
 from tests.support.fakes import FakeEmbedder
@@ -68,8 +68,8 @@ def test_vector_cache_keeps_the_newest() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    s = SQLiteStore(tmp_path / "feedback.sqlite")
+def store(tmp_path: Path) -> FeedbackStore:
+    s = FeedbackStore(SQLiteEngine(tmp_path / "feedback.sqlite"))
     s.add_unanswered("배송 언제", "none", "a")
     s.add_unanswered("배송 언제", "contact", "b")
     s.add_unanswered("배송 언제 와요", "none", "a")  # the same client again, in another query of the group
@@ -80,7 +80,7 @@ def store(tmp_path: Path) -> SQLiteStore:
     return s
 
 
-def test_gap_clients_and_one_count_per_client(store: SQLiteStore, small_index: Path) -> None:
+def test_gap_clients_and_one_count_per_client(store: FeedbackStore, small_index: Path) -> None:
     clients = gap_clients(store, 30)
     assert clients == {"배송 언제": {*clients["배송 언제"]}, "배송 언제 와요": {*clients["배송 언제 와요"]},
                        "배송 언제 오나": {*clients["배송 언제 오나"]}, "배송 왜 안 와": {*clients["배송 왜 안 와"]}}
@@ -95,7 +95,7 @@ def test_gap_clients_and_one_count_per_client(store: SQLiteStore, small_index: P
     assert approx.count == 6  # without client sets: per-query counts summed
 
 
-def test_group_gaps_caches_vectors_and_suggestions(store: SQLiteStore, small_index: Path) -> None:
+def test_group_gaps_caches_vectors_and_suggestions(store: FeedbackStore, small_index: Path) -> None:
     embedder = FakeEmbedder()
     searcher = open_build(small_index, embedder)
     cache: VectorCache = VectorCache()
@@ -163,7 +163,7 @@ def test_kb_gaps_usage_and_missing_index(fake_cli: Path, tmp_path: Path, capsys:
 
 
 def test_kb_gaps_reports_no_personal_data(fake_cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store = SQLiteStore(fake_cli / "feedback.sqlite")
+    store = FeedbackStore(SQLiteEngine(fake_cli / "feedback.sqlite"))
     store.add_unanswered(PII, "none", "10.1.2.3")
     store.add_search(PII, "none", None, 0.1, "ko", "10.1.2.4")
     store.close()
@@ -196,7 +196,7 @@ def test_kb_gaps_groups_three_topics_by_meaning(sample_index: Path, real_setting
     index = tmp_path / "index"
     shutil.copytree(sample_index, index, symlinks=True)  # `current` is relative: it follows the copy
     (index / "feedback.sqlite").unlink(missing_ok=True)
-    store = SQLiteStore(index / "feedback.sqlite")
+    store = FeedbackStore(SQLiteEngine(index / "feedback.sqlite"))
     for t, queries in enumerate(TOPICS.values()):
         for j, query in enumerate(queries):
             # four clients per topic, one or two per query: a group counts each client once

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.feedback.postgres import PostgresStore
-from kb.feedback.sqlite import SQLiteStore
-from kb.feedback.store import StoreUnavailable
+from kb.feedback.postgres import PostgresEngine
+from kb.feedback.sqlite import SQLiteEngine
+from kb.feedback.store import FeedbackStore, StoreUnavailable
 from tests.feedback.contract import StoreContract
 from tests.support.postgres import Postgres
 
@@ -36,23 +36,23 @@ class TestPostgres(StoreContract):
 
     @pytest.fixture
     def store(self, url: str):  # type: ignore[no-untyped-def]
-        store = PostgresStore(url)
+        store = FeedbackStore(PostgresEngine(url))
         yield store
         store.close()
 
     @pytest.fixture
     def replica(self, url: str):  # type: ignore[no-untyped-def]
-        store = PostgresStore(url)  # another replica: its own pool on the same database
+        store = FeedbackStore(PostgresEngine(url))  # another replica: its own pool on the same database
         yield store
         store.close()
 
 
 def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgres: Postgres) -> None:
     url = postgres.new_database()
-    stores = [PostgresStore(url) for _ in range(4)]
+    stores = [FeedbackStore(PostgresEngine(url)) for _ in range(4)]
     errors: list[BaseException] = []
 
-    def first_write(store: PostgresStore, n: int) -> None:
+    def first_write(store: FeedbackStore, n: int) -> None:
         try:
             store.add("q", "a", True, f"client-{n}")
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -72,7 +72,7 @@ def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgre
 
 def test_unreachable_database_degrades_and_recovers(postgres: Postgres) -> None:
     url = postgres.new_database()
-    store = PostgresStore(url)
+    store = FeedbackStore(PostgresEngine(url))
     store.add("q", "a", True, "c1")
     postgres.stop()
     try:
@@ -98,7 +98,7 @@ def test_a_replica_starts_while_the_database_is_down(postgres: Postgres) -> None
     url = postgres.new_database()
     postgres.stop()
     try:
-        store = PostgresStore(url)  # must not block or fail: searches do not need the database
+        store = FeedbackStore(PostgresEngine(url))  # must not block or fail: searches do not need the database
         assert store.popular() == [] and store.problem
     finally:
         postgres.start()
@@ -111,7 +111,7 @@ def test_migrate_sqlite_copies_once(postgres: Postgres, tmp_path: Path, capsys: 
     from kb import cli
 
     index = tmp_path / "index"
-    old = SQLiteStore(index / "feedback.sqlite")
+    old = FeedbackStore(SQLiteEngine(index / "feedback.sqlite"))
     old.add("택배 안 와요", "delivery-tracking", False, "c1")
     old.add("배송 조회", "delivery-tracking", True, "c2")
     old.add_unanswered("선물 포장 되나요", "contact", "c1")
@@ -121,7 +121,7 @@ def test_migrate_sqlite_copies_once(postgres: Postgres, tmp_path: Path, capsys: 
     assert "copied 2 votes, 1 unanswered" in capsys.readouterr().out
     assert cli.main(argv) == 0  # again: nothing copied twice
     assert "copied 0 votes, 0 unanswered" in capsys.readouterr().out
-    store = PostgresStore(url)
+    store = FeedbackStore(PostgresEngine(url))
     assert store.counts("delivery-tracking") == {"helpful": 1, "not_helpful": 1}
     assert [u.query for u in store.unanswered()] == ["선물 포장 되나요"]
     store.add("택배 안 와요", "delivery-tracking", False, "c1")  # the same client, hashed with the copied salt

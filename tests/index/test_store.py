@@ -54,7 +54,8 @@ def test_loading_a_build_analyses_no_article(small_index: Path, fake_embedder: F
     real_terms_many, real_terms = kb.text.analysis.Analyzer.terms_many, kb.text.analysis.Analyzer.terms
     monkeypatch.setattr(kb.text.analysis.Analyzer, "terms_many", lambda self, texts: calls.append("many") or
                         real_terms_many(self, texts))
-    monkeypatch.setattr(kb.text.analysis.Analyzer, "terms", lambda self, text: calls.append(text) or real_terms(self, text))
+    monkeypatch.setattr(kb.text.analysis.Analyzer, "terms",
+                        lambda self, text: calls.append(text) or real_terms(self, text))
     searcher = open_build(small_index, fake_embedder)
     assert calls == []
     assert searcher.search("택배 언제 와요").results[0].article_id == "delivery-tracking"

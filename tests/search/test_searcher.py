@@ -12,7 +12,7 @@ from kb.search.fusion import DENSE_ONLY, LEXICAL_ONLY
 from kb.search.searcher import Hit, Searcher, SearchResponse, check_query
 from tests.support.fakes import FakeEmbedder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

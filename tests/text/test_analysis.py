@@ -94,9 +94,10 @@ def test_char_ngrams_mark_word_boundaries() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, kb.text.analysis, kb.index.store, kb.index.store.lexical, kb.pipeline, kb.search.fusion, kb.search.searcher, kb.evaluate, " \
-           "kb.articles.benchmarks; " \
+    code = "import sys, kb.text.analysis, kb.index.store, kb.index.build, kb.index.lexical, kb.pipeline, " \
+           "kb.search.fusion, kb.search.searcher, kb.search.suggest, kb.evaluate, kb.articles.benchmarks, " \
+           "kb.feedback.store; " \
            "print(sorted(m for m in ('kiwipiepy', 'bm25s', 'torch', 'faiss', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+                         cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"

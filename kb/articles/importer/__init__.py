@@ -1,10 +1,10 @@
 """``kb import``: a shop's existing FAQ (CSV/TSV, xlsx, a JSON list, a Zendesk Help Center export) into
 article files under ``DIR/<category-slug>/<id>.md``.
 
-The way: :mod:`~kb.articles.importer.sources` reads the file into rows, :mod:`~kb.articles.importer.columns` finds which column
-holds what, :mod:`~kb.articles.importer.plan` checks each row (naming it as ``faq.csv:row 7``), chooses ids and files
-and writes each file's text; :func:`import_faq` writes them (never over an existing file without ``force``)
-and hands back lint's verdict on the folder. Nothing here prints.
+The way: :mod:`~kb.articles.importer.sources` reads the file into rows, :mod:`~kb.articles.importer.columns`
+finds which column holds what, :mod:`~kb.articles.importer.plan` checks each row (naming it as
+``faq.csv:row 7``), chooses ids and files and writes each file's text; :func:`import_faq` writes them (never
+over an existing file without ``force``) and hands back lint's verdict on the folder. Nothing here prints.
 """
 
 from __future__ import annotations
