@@ -1,3 +1,5 @@
+"""``kb build``, ``kb search`` (kb.cli.index)."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +10,6 @@ import pytest
 from kb import cli
 from kb.index.store import load_index
 from tests.conftest import write
-from tests.support.fakes import FakeEmbedder
-
-
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    embedder = FakeEmbedder()
-    monkeypatch.setattr("kb.model.embed.load_embedder", lambda settings: embedder)
-    for var in ("KB_ARTICLES_DIR", "KB_INDEX_DIR", "KB_MODEL", "KB_CACHE_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    return embedder
 
 
 def test_build_then_search(small_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,51 +40,6 @@ def test_drafts_build_a_separate_preview(small_kb: Path, tmp_path: Path) -> None
     assert "membership" in preview.articles
 
 
-def test_expected_failures_print_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["search", "반품", "--index", str(tmp_path / "none")]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("kb: error: no index at") and "kb build" in err and "\n" not in err
-    write(tmp_path / "bad" / "a.md", "---\ntitle: [oops\n---\nbody\n")
-    assert cli.main(["build", "--articles", str(tmp_path / "bad"), "--index", str(tmp_path / "i")]) == 1
-    err = capsys.readouterr().err
-    assert "a.md:2: bad YAML" in err and "the live index is unchanged" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize("argv", [["search"], ["search", "x", "--k", "0"], ["build", "--nope"], []])
-def test_usage_errors_exit_2(argv: list[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
-
-
-def test_feedback_lists_unhelpful_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from kb.feedback.sqlite import SQLiteStore
-    from kb.feedback.store import FILENAME
-
-    index = tmp_path / "index"
-    assert cli.main(["feedback", "--index", str(index)]) == 0
-    assert "no \"not helpful\" votes and no unanswered searches" in capsys.readouterr().out
-    assert not (index / FILENAME).exists()  # reading a missing store creates nothing
-    store = SQLiteStore(index / FILENAME)
-    store.add("택배 안 와요", "delivery-tracking", False, "client-1")
-    store.add("배송 조회", "delivery-tracking", True, "client-2")
-    store.add_unanswered("선물 포장 되나요", "contact", "client-1")
-    assert cli.main(["feedback", "--index", str(index)]) == 0
-    out = capsys.readouterr().out
-    assert "delivery-tracking: 1 not helpful, 1 helpful" in out and "택배 안 와요" in out
-    assert "   0 / 1    선물 포장 되나요" in out
-    monkeypatch.setenv("KB_INDEX_DIR", str(index))
-    assert cli.main(["feedback", "--json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert body["articles"] == [
-        {"article_id": "delivery-tracking", "helpful": 1, "not_helpful": 1, "queries": ["택배 안 와요"]}]
-    assert [(u["query"], u["none"], u["contact"]) for u in body["unanswered"]] == [("선물 포장 되나요", 0, 1)]
-    with pytest.raises(SystemExit) as e:
-        cli.main(["feedback", "--limit", "0"])
-    assert e.value.code == 2
-
-
 def test_build_check_keeps_the_live_index_when_a_content_test_breaks(
         small_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from kb.index.store import current_path
@@ -115,3 +62,23 @@ def test_build_check_keeps_the_live_index_when_a_content_test_breaks(
     # without --check the same edit is built and switched in
     assert cli.main(["build", "--articles", str(small_kb), "--index", str(index), "--quiet"]) == 0
     assert current_path(index).resolve() != live
+
+
+def test_model_prepares_the_bundled_model_and_prints_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The steps are replaced (the real conversion: tests/model); what is checked is that they are found and run."""
+    steps: list[str] = []
+
+    def step(name: str, where: Path) -> Path:
+        steps.append(name)
+        return where
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KB_CACHE_DIR", str(cache))
+    monkeypatch.setattr("kb.model.bundled.bundled_model_path", lambda cache: step("st", cache / "st"))
+    monkeypatch.setattr("kb.model.export.bundled_onnx_path", lambda cache: step("onnx", cache / "onnx"))
+    monkeypatch.setattr("kb.model.onnx.prepare_tokenizer", lambda folder: step("tok", folder / "trie"))
+    assert cli.main(["model"]) == 0
+    assert steps == ["st", "onnx", "onnx", "tok"]
+    printed = [line.split("  (")[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [str(cache / "st"), str(cache / "onnx"), str(cache / "onnx" / "trie")]

@@ -1,0 +1,46 @@
+"""``kb serve`` (kb.cli.serve), with uvicorn and the app replaced: what it would run, with which options.
+The real server: tests/e2e."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb import cli
+from kb.cli.serve import SERVER_OPTIONS
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
+    """What ``uvicorn.run`` was called with; the environment is a copy without ``KB_*`` (restored after)."""
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("KB_")})
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append((app, options)))
+    monkeypatch.setattr("kb.app.factory.create_app", lambda settings: ("app", settings.index_dir))
+    return calls
+
+
+def test_serve_fails_fast_without_an_index(runs: list[Any], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--index", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.startswith("kb: error: no index at") and runs == []
+
+
+def test_one_process_runs_the_app_with_the_server_limits(runs: list[Any], small_index: Path) -> None:
+    assert cli.main(["serve", "--index", str(small_index), "--port", "8123", "--log-level", "warning"]) == 0
+    assert runs == [(("app", small_index),
+                     {"host": "127.0.0.1", "port": 8123, "log_level": "warning", **SERVER_OPTIONS})]
+    assert SERVER_OPTIONS["proxy_headers"] is False  # X-Forwarded-For is kb's to believe (KB_TRUSTED_PROXIES)
+
+
+def test_workers_get_the_settings_through_the_environment(runs: list[Any], small_index: Path) -> None:
+    assert cli.main(["serve", "--index", str(small_index), "--workers", "2", "--host", "0.0.0.0"]) == 0
+    [(app, options)] = runs
+    assert app == "kb.app.factory:app_from_env"
+    assert options == {"factory": True, "workers": 2, "host": "0.0.0.0", "port": 8000, "log_level": "info",
+                       **SERVER_OPTIONS}
+    assert os.environ["KB_INDEX_DIR"] == str(small_index) and os.environ["KB_WORKERS"] == "2"
+    assert os.environ["KB_HOST"] == "0.0.0.0" and "KB_DATABASE_URL" not in os.environ  # unset stays unset
