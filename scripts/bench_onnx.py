@@ -48,7 +48,8 @@ def make_embedder(runtime: str, cache_dir: Path, config: tuple[int, int] | None 
         from kb.model.embed import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder("multilingual-e5-small", cache_dir)
-    from kb.model.onnx import OnnxEmbedder, bundled_onnx_path
+    from kb.model.export import bundled_onnx_path
+    from kb.model.onnx import OnnxEmbedder
 
     threads, concurrency = config or (None, None)
     return OnnxEmbedder(bundled_onnx_path(cache_dir), runtime, threads=threads, concurrency=concurrency)
@@ -170,7 +171,7 @@ EXPORT_CODE = """
 import time, resource
 from pathlib import Path
 from kb.model.bundled import bundled_model_path
-from kb.model.onnx import bundled_onnx_path
+from kb.model.export import bundled_onnx_path
 t0 = time.perf_counter(); bundled_model_path(Path({cache!r})); t1 = time.perf_counter()
 bundled_onnx_path(Path({cache!r})); t2 = time.perf_counter()
 print(f"{{t1 - t0:.1f}} {{t2 - t1:.1f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}}")

@@ -9,7 +9,7 @@ Usage: python scripts/bench_tokenizer.py [embedder] [tokenizer] [--cache-dir DIR
 - tokenizer: for each tokenizer, in a fresh process: RSS added by loading it, load time, and the p50 / p95 of
   encoding one query (``query: `` + a paraKQC dev query, or the sample queries without the benchmarks), N times,
   then of 32 passages (the sample articles) in one batch. ``tokenizers`` is the old path (``Tokenizer.from_file``
-  on the export's tokenizer.json); ``kb`` the new one (``kb.model.tokenizer.load_tokenizer``: the derived
+  on the export's tokenizer.json); ``kb`` the new one (``kb.model.tokenizer_json.load_tokenizer``: the derived
   tokenizer.kb-trie beside tokenizer.json); ``kb-cold`` converts tokenizer.json in memory, as the first load after
   an upgrade does before it writes that file.
 Run on a quiet machine; each figure is one run.
@@ -99,11 +99,11 @@ def child_tokenizer(folder: str, kind: str, n: int) -> dict[str, Any]:
     else:
         import marisa_trie  # noqa: F401
 
-        import kb.model.tokenizer as kbtok
+        import kb.model.tokenizer_json as kbtok
 
         def load() -> Any:
             if kind == "kb-cold":
-                return kbtok.UnigramTokenizer.from_tokenizer_json(path, pad_id=1)
+                return kbtok.tokenizer_from_json(path, pad_id=1)
             return kbtok.load_tokenizer(path, 1)
 
         def encode(tok: Any, batch: list[str]) -> Any:
@@ -149,7 +149,7 @@ def main() -> None:
         print(json.dumps(fn(folder, kind, int(n))))
         return
 
-    from kb.model.onnx import bundled_onnx_path
+    from kb.model.export import bundled_onnx_path
     from kb.settings import Settings
 
     settings = Settings.from_env() if args.cache_dir is None else Settings.from_env({}, cache_dir=args.cache_dir)

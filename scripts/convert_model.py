@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from kb.errors import ModelError  # noqa: E402
 from kb.model.bundled import bundled_model_path  # noqa: E402
-from kb.model.onnx import bundled_onnx_path  # noqa: E402
+from kb.model.export import bundled_onnx_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kb.errors import ModelError
+from kb.model.bundled import bundled_model_path
+from kb.model.export import bundled_onnx_path
+from kb.model.onnx import ORT_FIX, OnnxEmbedder
+from kb.model.prompts import model_prompts
+from kb.model.source import BUNDLED_MODEL_NAME
+from kb.settings import DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from kb.settings import Settings
 
 Progress = Callable[[int], None]
 
@@ -31,10 +36,6 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU; the default comes from the bundled e5 weights."""
 
     def __init__(self, model: str, cache_dir: object, batch_size: int = 32) -> None:
-        from pathlib import Path
-
-        from kb.model.bundled import BUNDLED_MODEL_NAME, bundled_model_path, model_prompts
-
         self.model_id = model
         self.batch_size = batch_size
         if model == BUNDLED_MODEL_NAME:
@@ -101,13 +102,7 @@ def load_embedder(settings: Settings) -> Embedder:
     first use converts and exports it (that once imports torch), later uses never import torch. Any other
     model name or path runs on sentence-transformers (torch), and the precision does not apply.
     """
-    from kb.settings import DEFAULT_MODEL
-
     if settings.model == DEFAULT_MODEL:
-        from pathlib import Path
-
-        from kb.model.onnx import ORT_FIX, OnnxEmbedder, bundled_onnx_path
-
         if importlib.util.find_spec("onnxruntime") is None:
             raise ModelError(f"the bundled model runs on ONNX Runtime, which is not installed: {ORT_FIX}")
         folder = bundled_onnx_path(Path(settings.cache_dir))

@@ -6,38 +6,31 @@ Unigram model's Viterbi search over a MARISA trie of the 250k pieces (a 0.8 MB t
 tried first and gives other ids: it sums scores in float32, so it breaks ties between orders of the same pieces
 ("좋아요ㅋㅋㅋㅋㅋㅋㅋ": ᄏᄏ+ᄏᄏᄏ or ᄏᄏᄏ+ᄏᄏ) otherwise than `tokenizers`' float64 sums, in 513 of 6,400
 repeated-character strings. The search below is `tokenizers`' own (float64 sums of the scores as it reads them,
-same order, same ties); tests/test_onnx_model.py proves the ids equal.
+same order, same ties); tests/model/test_tokenizer.py proves the ids equal. Reading tokenizer.json (and the derived
+file kept beside it) is :mod:`kb.model.tokenizer_json`.
 
 Importing this module is cheap: numpy and marisa_trie are imported where used.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import json
-import math
 import re
 import sys
 import unicodedata
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import ModelError
-from kb.files import sha256_file, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
 
 MAX_LENGTH = 512  # tokens, special tokens included: what sentence-transformers truncates to
 
-
-TRIE_FILE = "tokenizer.kb-trie"  # derived from tokenizer.json at the first load; not part of the export marker
-_TRIE_MAGIC = b"kb-unigram-trie 1\n"  # bump the number when the derived file's content changes: older are rebuilt
 TRIE_FIX = "pip install 'marisa-trie>=1.2,<2'"
 _META = "\u2581"  # SentencePiece's metaspace
 _UNK_PENALTY = 10.0  # an unknown character scores this much below the lowest piece (tokenizers, sentencepiece)
@@ -47,7 +40,7 @@ _RUST_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 # Code points that Python's unicodedata (Unicode 14.0 in Python 3.11) changes under NFKC (decomposes, reorders as
 # combining marks, composes) but that `tokenizers`' NFKC (older Unicode tables) leaves alone as unassigned: ㋿,
 # modifier letters, newer combining marks, ... NFKC runs between them, so they stay as they are. Found by comparing
-# every code point; tests/test_onnx_model.py repeats the comparison and names any difference.
+# every code point; tests/model/test_tokenizer.py repeats the comparison and names any difference.
 _NFKC_UNASSIGNED = [
     (0x7FD, 0x7FD), (0x898, 0x89F), (0x8CA, 0x8D3), (0x9FE, 0x9FE), (0xC3C, 0xC3C), (0xD3B, 0xD3C), (0xEBA, 0xEBA),
     (0x1715, 0x1715), (0x1ABF, 0x1ACE), (0x1DF6, 0x1DFA), (0x32FF, 0x32FF), (0xA7F2, 0xA7F4), (0xA82C, 0xA82C),
@@ -60,9 +53,6 @@ _NFKC_UNASSIGNED = [
 ]
 _NFKC_SPLIT = re.compile("([" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _NFKC_UNASSIGNED) + "])")
 _ONIG_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
-_JSON_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
-_U64_MAX = 2**64 - 1
-_POW10 = [float(f"1e{k}") for k in range(309)]  # serde_json's table: the f64 literals 1e0 .. 1e308
 
 
 def nfkc(text: str) -> str:
@@ -130,11 +120,6 @@ class UnigramTokenizer:
         self._unk_id = vocab.unk_id
         self._unk_score = min(self._scores) - _UNK_PENALTY
         self._cache: dict[str, list[int]] = {}
-
-    @classmethod
-    def from_tokenizer_json(cls, path: Path, pad_id: int, max_length: int = MAX_LENGTH) -> UnigramTokenizer:
-        """Convert tokenizer.json in memory (no derived file: a load of seconds that leaves more garbage behind)."""
-        return cls(*_convert_tokenizer_json(path), pad_id, max_length)
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask as int64 arrays (batch, longest text)."""
@@ -261,6 +246,15 @@ def _replace(old: str, new: str, text: str) -> str:
     return text.replace(old, new)
 
 
+def check_pipeline(pipeline: dict[str, Any]) -> None:
+    """Raise ModelError unless UnigramTokenizer reproduces every step of tokenizer.json's pipeline (its keys besides
+    the model's vocabulary): the normaliser, pre-tokenizer, template and added tokens."""
+    _normalizer_steps(pipeline.get("normalizer"))
+    _check_pre_tokenizer(pipeline.get("pre_tokenizer"))
+    _template_ids(pipeline.get("post_processor"))
+    _special_tokens(pipeline.get("added_tokens") or [])
+
+
 def _check_pre_tokenizer(spec: Any) -> None:
     want = {"type": "Metaspace", "replacement": _META, "prepend_scheme": "always", "split": True}
     if spec != want:
@@ -292,113 +286,3 @@ def _special_tokens(added: list[dict[str, Any]]) -> tuple[re.Pattern[str] | None
         alternatives.append(f"{strip}({re.escape(token['content'])})")
         ids.append(int(token["id"]))
     return (re.compile("|".join(alternatives)) if alternatives else None), ids
-
-
-def serde_json_f64(literal: str) -> float:
-    """A JSON number as serde_json reads it without its float_roundtrip feature, as `tokenizers` does.
-
-    It keeps up to 19 digits as an integer, rounds that to a float, then multiplies or divides once by a power of
-    ten: two roundings, so 65,856 of the 250,002 scores in the bundled tokenizer.json come out one ulp away from
-    Python's correctly rounded value. That ulp decides ties (▁kn+nn+n or ▁kn+n+nn for "knnnn").
-    """
-    match = _JSON_NUMBER.fullmatch(literal)
-    if match is None:
-        raise ValueError(f"not a JSON number: {literal!r}")
-    negative, whole, fraction, exp = match.groups()
-    significand, exponent = 0, 0
-    for i, digit in enumerate(map(int, whole)):
-        if significand > (_U64_MAX - digit) // 10:  # would overflow u64: the integer's other digits only scale it
-            exponent += len(whole) - i
-            break
-        significand = significand * 10 + digit
-    for digit in map(int, fraction or ""):
-        if significand > (_U64_MAX - digit) // 10:  # would overflow u64: the other decimals are ignored
-            break
-        significand = significand * 10 + digit
-        exponent -= 1
-    exponent += int(exp or 0)
-    value = float(significand)  # round to nearest, ties to even, as Rust's `as f64`
-    while True:
-        if abs(exponent) < len(_POW10):
-            value = value * _POW10[exponent] if exponent >= 0 else value / _POW10[-exponent]
-            break
-        if value == 0.0:
-            break
-        if exponent >= 0:
-            raise ValueError(f"number out of range: {literal!r}")
-        value /= 1e308  # beyond the table: serde_json divides by 1e308 first
-        exponent += 308
-    if math.isinf(value):
-        raise ValueError(f"number out of range: {literal!r}")
-    return -value if negative else value
-
-
-def _convert_tokenizer_json(path: Path) -> tuple[dict[str, Any], UnigramVocab]:
-    """(pipeline, vocabulary) of a tokenizer.json holding a Unigram model; scores read as `tokenizers` reads them."""
-    fix = f"delete {path.parent} and run `kb build` again to re-export it"
-    try:
-        data = json.loads(path.read_bytes(), parse_float=serde_json_f64)
-        model = data.pop("model")
-        vocab = model.pop("vocab")
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise ModelError(f"cannot read the tokenizer {path}: {exc} ({fix})") from None
-    try:
-        if model.get("type") != "Unigram" or model.get("byte_fallback") or not isinstance(model.get("unk_id"), int):
-            raise ModelError("expected a Unigram model with an unknown token and no byte fallback, found "
-                             f"{json.dumps(model)[:200]}")
-        data["model"] = model  # its settings only: the pipeline goes into the derived file's header
-        # checked here, so that an error names the file; UnigramTokenizer compiles them again (from the header)
-        _normalizer_steps(data.get("normalizer"))
-        _check_pre_tokenizer(data.get("pre_tokenizer"))
-        _template_ids(data.get("post_processor"))
-        _special_tokens(data.get("added_tokens") or [])
-        return data, UnigramVocab.from_pieces(vocab, model["unk_id"])
-    except ModelError as exc:
-        raise ModelError(f"kb cannot reproduce the tokenizer {path}: {exc} ({fix})") from None
-
-
-def _read_derived(path: Path, source_sha256: str) -> tuple[dict[str, Any], UnigramVocab] | None:
-    """(pipeline, vocabulary) from a derived file made from tokenizer.json of that sha256; None if missing or stale."""
-    try:
-        data = path.read_bytes()
-        magic, header_line, body = data.split(b"\n", 2)
-        header = json.loads(header_line)
-        if (magic + b"\n" != _TRIE_MAGIC or header["source_sha256"] != source_sha256
-                or header["body_sha256"] != hashlib.sha256(body).hexdigest()):
-            return None
-        a, b = header["trie_bytes"], header["trie_bytes"] + header["ids_bytes"]
-        return header["pipeline"], UnigramVocab(body[:a], body[a:b], body[b:], int(header["unk_id"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_derived(path: Path, source_sha256: str, pipeline: dict[str, Any], vocab: UnigramVocab) -> None:
-    """Write the derived file atomically (a temp file renamed over it); a folder that cannot be written is skipped."""
-    body = vocab.trie + vocab.ids + vocab.scores
-    header = {"source": "tokenizer.json", "source_sha256": source_sha256,
-              "body_sha256": hashlib.sha256(body).hexdigest(),
-              "trie_bytes": len(vocab.trie), "ids_bytes": len(vocab.ids), "unk_id": vocab.unk_id, "pipeline": pipeline}
-    data = _TRIE_MAGIC + json.dumps(header, ensure_ascii=True).encode() + b"\n" + body
-    with contextlib.suppress(OSError):
-        write_atomic(path, data)
-
-
-def load_tokenizer(path: Path, pad_id: int) -> UnigramTokenizer:
-    """The tokenizer of tokenizer.json at path; truncates to MAX_LENGTH tokens, pads to the longest text.
-
-    Its vocabulary is kept beside it in ``tokenizer.kb-trie`` (written atomically at the first load, checked against
-    tokenizer.json's sha256 at every load, rebuilt when it does not match): a load then takes milliseconds and leaves
-    no garbage of the 16 MB JSON behind. A folder that cannot be written to is served from memory.
-    """
-    source_sha256 = sha256_file(path)
-    derived = path.with_name(TRIE_FILE)
-    found = _read_derived(derived, source_sha256)
-    if found is not None:
-        try:
-            return UnigramTokenizer(*found, pad_id)
-        except (ModelError, ValueError, RuntimeError):
-            pass  # a damaged derived file whose checksum still matched: rebuilt below
-    pipeline, vocab = _convert_tokenizer_json(path)
-    tokenizer = UnigramTokenizer(pipeline, vocab, pad_id)
-    _write_derived(derived, source_sha256, pipeline, vocab)
-    return tokenizer

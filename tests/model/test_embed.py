@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 
 import kb.model.embed
-import kb.model.onnx
 from kb.errors import ModelError
 from kb.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_load_embedder_picks_onnx_for_the_bundled_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr(kb.model.onnx, "bundled_onnx_path", lambda cache: calls.append(cache) or tmp_path)
-    monkeypatch.setattr(kb.model.onnx, "OnnxEmbedder", lambda *args: ("onnx", *args))
+    monkeypatch.setattr(kb.model.embed, "bundled_onnx_path", lambda cache: calls.append(cache) or tmp_path)
+    monkeypatch.setattr(kb.model.embed, "OnnxEmbedder", lambda *args: ("onnx", *args))
     monkeypatch.setattr(kb.model.embed, "SentenceTransformerEmbedder", lambda *args: ("st", *args))
     settings = Settings.from_env({}, cache_dir=tmp_path / "cache", precision="int8")
     assert kb.model.embed.load_embedder(settings) == ("onnx", tmp_path, "int8", 32)
