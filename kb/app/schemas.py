@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from kb.articles.render import highlight, to_html
+
 if TYPE_CHECKING:
     from kb.articles.parse import Article
     from kb.search.searcher import Hit, SearchResponse
@@ -99,8 +101,6 @@ class HealthOut(BaseModel):
 
 
 def hit_out(hit: Hit) -> SearchHit:
-    from kb.articles.render import highlight, to_html
-
     return SearchHit(
         article_id=hit.article_id, title=hit.title, question=hit.question, answer=hit.answer,
         answer_html=to_html(hit.answer), snippet=hit.snippet,
@@ -117,8 +117,6 @@ def search_out(resp: SearchResponse) -> SearchOut:
 
 
 def article_out(a: Article, votes: dict[str, int]) -> ArticleOut:
-    from kb.articles.render import to_html
-
     return ArticleOut(id=a.id, title=a.title, category=a.category, tags=list(a.tags), locale=a.locale,
                       questions=list(a.questions), status=a.status, layout=a.layout, answer=a.body,
                       answer_html=to_html(a.body),

@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kb.errors import KBError
+from kb.feedback.connect import open_engine
+from kb.feedback.fixjobs import FixJobs
+from kb.feedback.signins import SignIns
+from kb.feedback.store import FeedbackStore
+from kb.index.store import current_path
+from kb.pipeline import open_build
+from kb.search.searcher import QueryVectors
 
 if TYPE_CHECKING:
     from kb.index.store import LoadedIndex
@@ -38,12 +45,6 @@ class KBService:
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
-        from kb.feedback.connect import open_engine
-        from kb.feedback.fixjobs import FixJobs
-        from kb.feedback.signins import SignIns
-        from kb.feedback.store import FeedbackStore
-        from kb.search.searcher import QueryVectors
-
         self.settings = settings
         engine = open_engine(settings)  # SQLite beside the builds, or PostgreSQL shared by replicas
         self.store = FeedbackStore(engine)  # votes, reports, the search log
@@ -62,8 +63,6 @@ class KBService:
         self.live.searcher.query_terms("배송 조회")
 
     def _load(self) -> Live:
-        from kb.pipeline import open_build
-
         return Live(open_build(self.settings.index_dir, self.queries))
 
     @property
@@ -84,7 +83,6 @@ class KBService:
 
     def current_build(self) -> Path | None:
         """The build folder the index root points at now (may be newer than the one serving)."""
-        from kb.index.store import current_path
 
         link = self.settings.index_dir / "current"
         return current_path(self.settings.index_dir) if link.exists() else None

@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, Any
 from kb.articles.parse import Article, Entry, Section
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
 from kb.files import sha256_file
+from kb.index.lexical import LexicalIndex
+from kb.index.suggestions import Suggestion
+from kb.text.analysis import Synonyms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,10 +171,6 @@ def load_index(path: Path, *, expected_model: str | None = None,
     """Load a build folder or an index root (its ``current`` build), checked against its manifest."""
     import faiss
     import numpy as np
-
-    from kb.index.lexical import LexicalIndex
-    from kb.index.suggestions import Suggestion
-    from kb.text.analysis import Synonyms
 
     started = time.perf_counter()
     build_dir = resolve_build(path)

@@ -18,6 +18,7 @@ from kb.errors import QueryError
 from kb.limits import MAX_K, MAX_QUERY_CHARS
 from kb.search.fusion import DEFAULT, Decision, Features, FusionConfig, decide, fuse
 from kb.search.queries import QueryVectors, flat_vectors
+from kb.text.analysis import Analyzer, char_ngrams, query_locale
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,8 +101,6 @@ class Searcher:
                  fusion: FusionConfig = DEFAULT) -> None:
         """Arrays derived from the build's tables (no article is analysed here: the build did that)."""
         import numpy as np
-
-        from kb.text.analysis import Analyzer, char_ngrams
 
         self.index = index
         self.queries = queries if isinstance(queries, QueryVectors) else QueryVectors(queries)
@@ -251,7 +250,6 @@ class Searcher:
         tell its locale. An article whose translation in the query's language is in play (``allowed``)
         is left alone: the translation competes lexically, and the original follows it
         (``TRANSLATION_LIFT``)."""
-        from kb.text.analysis import query_locale
 
         lang = query_locale(text)
         base = self._elsewhere.get(lang) if lang else None

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from kb.articles.importer.columns import Columns, parse_map, resolve_columns, to_record
 from kb.articles.importer.plan import Planned, Problem, plan, scan_existing
 from kb.articles.importer.sources import FORMATS, SourceError, read_table
+from kb.articles.lint import lint_articles
+from kb.files import write_atomic
 
 if TYPE_CHECKING:
     from kb.articles.lint import LintReport
@@ -78,15 +80,12 @@ def import_faq(source: Path, out_dir: Path, *, fmt: str | None = None, mapping: 
 
 def _write(path: Path, text: str) -> None:
     """Write through a temporary file and a rename, so a reader (or a build) never sees half a file."""
-    from kb.files import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text.encode("utf-8"))
 
 
 def _lint(root: Path) -> LintReport:
-    from kb.articles.lint import lint_articles
-
     return lint_articles(root)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from kb.articles.importer.columns import Record
 from kb.articles.importer.convert import html_to_markdown, looks_like_html
 from kb.articles.importer.slugs import short_hash, slug_or_hash, slugify
-from kb.articles.parse import _ID_RE, _LOCALE_RE, AUDIENCES, LAYOUTS, STATUSES, parse_article
+from kb.articles.parse import _ID_RE, _LOCALE_RE, AUDIENCES, LAYOUTS, STATUSES, article_files, parse_article
 from kb.errors import ArticleError
 
 DEFAULT_CATEGORY = "기타"  # what kb.articles.parse assumes when an article names none
@@ -57,7 +57,6 @@ class Existing:
 
 def scan_existing(root: Path) -> Existing:
     """Ids and questions of the articles already under ``root``; a broken file counts by its name."""
-    from kb.articles.parse import article_files
 
     ids: dict[str, Path] = {}
     questions: dict[str, Path] = {}
