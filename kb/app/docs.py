@@ -12,27 +12,19 @@ includes this router. ``/openapi.json`` stays FastAPI's, with the answers the mi
 
 from __future__ import annotations
 
-import hashlib
 import html
-import mimetypes
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
+
+from kb.app.assets import Asset, Assets
+from kb.app.routes.pages import PAGE_HEADERS  # the pages' CSP: Swagger UI 5 renders under it (see docs_page)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 router = APIRouter(include_in_schema=False)
-
-# The pages' policy (kb.app.routes.pages.CSP); Swagger UI 5 renders under it without a violation (checked in headless
-# Chromium: it sets styles from script, which style-src does not govern, and its icons are data: images).
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-                "Cache-Control": "no-cache"}
 
 INIT_JS = """\
 // Starts Swagger UI on this server's OpenAPI document. A file rather than an inline script, so the page's
@@ -71,22 +63,7 @@ PAGE = """\
 BUNDLE_FILES = ("swagger-ui.css", "swagger-ui-bundle.js")  # what the page loads from the package
 
 
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    media_type: str
-    etag: str
-
-
-def _asset(body: bytes, name: str) -> Asset:
-    media = mimetypes.guess_type(name)[0] or "text/plain"
-    if media.startswith("text/") or media == "application/javascript":
-        media += "; charset=utf-8"
-    return Asset(body, media, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
-
-
-@lru_cache(maxsize=1)
-def _assets() -> dict[str, Asset]:
+def _files() -> dict[str, Asset]:
     """Swagger UI's files, read on the first /docs request (1.7 MB: not at start-up)."""
     from importlib import resources
 
@@ -94,13 +71,18 @@ def _assets() -> dict[str, Asset]:
         static = resources.files("fastapi_offline").joinpath("static")
     except ModuleNotFoundError:  # pragma: no cover - a dependency; the message says how to get it
         raise ImportError("/docs needs fastapi-offline: pip install 'fastapi-offline>=1.7,<2'") from None
-    out = {name: _asset(static.joinpath(name).read_bytes(), name) for name in BUNDLE_FILES}
-    out["swagger-ui-init.js"] = _asset(INIT_JS.encode("utf-8"), "swagger-ui-init.js")
+    out = {name: Asset.of(name, static.joinpath(name).read_bytes()) for name in BUNDLE_FILES}
+    out["swagger-ui-init.js"] = Asset.of("swagger-ui-init.js", INIT_JS.encode("utf-8"))
     return out
+
+
+FILES = Assets(_files, what="docs file")
 
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs_page(request: Request) -> HTMLResponse:
+    # under the pages' policy (kb.app.routes.pages.CSP): Swagger UI 5 renders without a violation (checked in
+    # headless Chromium: it sets styles from script, which style-src does not govern; its icons are data: images)
     app = request.app
     root = html.escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
     page = PAGE.format(title=html.escape(app.title), root=root,
@@ -110,13 +92,7 @@ def docs_page(request: Request) -> HTMLResponse:
 
 @router.get("/docs/{name}")
 def docs_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    asset = _assets().get(name)
-    if asset is None:
-        raise HTTPException(status_code=404, detail=f"no docs file {name!r}")
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if if_none_match == asset.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return FILES.response(name, if_none_match)
 
 
 # --- the limits in the OpenAPI document ---------------------------------------------------------

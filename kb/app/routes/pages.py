@@ -1,14 +1,12 @@
 """The help-center page, the agent view, and the JSON routes they use (suggest, feedback, unanswered,
-popular)."""
+popular); the pages' templates (``render_page``: ``static/templates/base.html`` and each page's blocks in it) and
+their ``/static`` files."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-import mimetypes
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -17,6 +15,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, StrictBool
 
+from kb.app.assets import Assets, folder
 from kb.app.auth import AudienceDep
 from kb.app.deps import ServiceDep
 from kb.app.errors import ERROR_RESPONSES, InputError
@@ -233,36 +232,11 @@ def _default_order(index: LoadedIndex) -> list[str]:
 # --- pages and static files ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    media_type: str
-    etag: str
+STATIC = Assets(lambda: folder(resources.files("kb.app").joinpath("static")), what="static file")
+"""Every top-level file of ``kb/app/static``, read once (they ship inside the package)."""
 
 
-@lru_cache(maxsize=1)
-def _assets() -> dict[str, Asset]:
-    """Every top-level file of ``kb/web/static``, read once (they ship inside the package)."""
-    out: dict[str, Asset] = {}
-    for item in resources.files("kb.app").joinpath("static").iterdir():
-        if item.is_file() and not item.name.startswith("."):
-            body = item.read_bytes()
-            media = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
-            if media.startswith("text/") or media in ("application/javascript", "image/svg+xml"):
-                media += "; charset=utf-8"
-            out[item.name] = Asset(body, media, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
-    return out
-
-
-@lru_cache(maxsize=1)
-def _asset_version() -> str:
-    h = hashlib.sha256()
-    for name, asset in sorted(_assets().items()):
-        h.update(name.encode() + asset.etag.encode())
-    return h.hexdigest()[:10]
-
-
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _template(name: str) -> str:
     # kept under static/ so the package-data glob that ships the assets ships the pages too;
     # /static serves only the top-level files, never these
@@ -270,14 +244,45 @@ def _template(name: str) -> str:
 
 
 _SLOT = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
+_EXTENDS = re.compile(r'\A\s*\{%\s*extends\s+"([\w.-]+)"\s*%\}')
+# a block alone on its line takes the line with it when it comes out empty
+_BLOCK = re.compile(r"(^[ \t]*)?\{%\s*block\s+(\w+)\s*%\}(.*?)\{%\s*endblock\s*%\}([ \t]*\n)?", re.S | re.M)
+
+
+@lru_cache(maxsize=8)
+def compose(name: str) -> str:
+    """A page's template: the file itself, or, for one that starts ``{% extends "base.html" %}``, that base with
+    each ``{% block x %}default{% endblock %}`` of the base replaced by the page's block ``x`` (its default where
+    the page has none; a base may place one block in several spots). A page holds nothing but its blocks."""
+    text = _template(name)
+    base = _EXTENDS.match(text)
+    if base is None:
+        return text
+    own = {m.group(2): m.group(3).strip("\n") for m in _BLOCK.finditer(text, base.end())}
+    rest = _BLOCK.sub("", text[base.end():]).strip()
+    frame = compose(base.group(1))
+    unknown = set(own) - {m.group(2) for m in _BLOCK.finditer(frame)}
+    if rest or unknown:
+        raise ValueError(f"template {name}: text outside blocks ({rest[:40]!r}) or blocks {base.group(1)} "
+                         f"does not have: {sorted(unknown)}")
+
+    def fill(m: re.Match[str]) -> str:
+        indent, key, default, newline = m.group(1) or "", m.group(2), m.group(3), m.group(4) or ""
+        body = own.get(key, default)
+        if not body and m.group(1) is not None and newline:
+            return ""
+        return indent + body + newline
+
+    return _BLOCK.sub(fill, frame)
 
 
 def render_page(name: str, lang: str, extra: dict[str, str] | None = None) -> str:
-    """Fill ``{{name}}`` slots from the strings table (escaped); ``i18n_json`` is the table for scripts."""
+    """The page ``name`` (:func:`compose`) with its ``{{name}}`` slots filled from the strings table (escaped);
+    ``i18n_json`` is the table for scripts, ``v`` the version of the static files, ``extra`` more values."""
     strings = STRINGS[lang]
     raw = {
         "lang": lang,
-        "v": _asset_version(),
+        "v": STATIC.version(),
         # JSON inside <script type="application/json">: escape "<" so no "</script>" can end it early
         "i18n_json": json.dumps(strings, ensure_ascii=False).replace("<", "\\u003c"),
     }
@@ -293,7 +298,7 @@ def render_page(name: str, lang: str, extra: dict[str, str] | None = None) -> st
             return html.escape(strings[key], quote=True)
         raise KeyError(f"template {name} uses unknown slot {key!r}")
 
-    return _SLOT.sub(fill, _template(name))
+    return _SLOT.sub(fill, compose(name))
 
 
 def _page(name: str, request: Request, lang: str | None, accept_language: str | None) -> HTMLResponse:
@@ -317,10 +322,4 @@ def agent_page(request: Request, lang: str | None = None,
 
 @router.get("/static/{name}", include_in_schema=False)
 def static_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    asset = _assets().get(name)
-    if asset is None:
-        raise HTTPException(status_code=404, detail=f"no static file {name!r}")
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if if_none_match == asset.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return STATIC.response(name, if_none_match)

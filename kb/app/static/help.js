@@ -1,13 +1,10 @@
-/* The customer help-center page: search as you type, suggestions, categories, answers, feedback,
- * and the contact panel when nothing fits. */
+/* The customer help-center page: the search box (searchbox.js: as you type, suggestions, votes), categories,
+ * answers, and the contact panel when nothing fits. */
 (function () {
   "use strict";
-  const { t, el, trustedHTML, getJSON, postJSON, debounce, endsUnfinished } = window.KB;
+  const { t, el, getJSON, postJSON, lang } = window.KB;
 
   const input = document.getElementById("q");
-  const form = document.getElementById("search-form");
-  const clearBtn = document.getElementById("clear");
-  const list = document.getElementById("suggest-list");
   const chips = document.getElementById("chips");
   const statusEl = document.getElementById("status");
   const popular = document.getElementById("popular");
@@ -21,82 +18,38 @@
 
   const params = new URLSearchParams(location.search);
   const state = {
-    query: "",              // the query the results on screen answer
     category: params.get("category") || "",
     categories: [],
-    searchSeq: 0,           // a response is drawn only if it answers the newest request
-    searchAbort: null,
-    suggestSeq: 0,
-    suggestAbort: null,
-    suggestions: [],
-    active: -1,
     lastData: null,
-    settleTimer: 0,         // reports "no answer" once the customer stops typing
-    reported: new Set(),    // "kind:query" already reported from this page view
   };
-  // As-you-type searches a query's every prefix: only one the customer stays on counts as unanswered.
-  const SETTLE_MS = 3000;
 
-  // --- search ------------------------------------------------------------------------------
-
-  // settled: the customer asked for this search (Enter, a shared link), rather than typing past it
-  async function runSearch(query, settled = false) {
-    const q = query.trim();
-    const seq = ++state.searchSeq;
-    clearTimeout(state.settleTimer);
-    if (state.searchAbort) state.searchAbort.abort();
-    if (!q) {
-      state.query = "";
-      showHome();
-      return;
-    }
-    const ctrl = new AbortController();
-    state.searchAbort = ctrl;
-    results.setAttribute("aria-busy", "true");
-    const url = new URLSearchParams({ q, k: "5" });
-    if (state.category) url.set("category", state.category);
-    try {
-      const data = await getJSON("/search?" + url, ctrl.signal);
-      if (seq !== state.searchSeq) return; // a newer search was started meanwhile
-      state.query = q;
+  // the query the results on screen answer: box.query
+  const box = window.kbSearchBox.searchBox({
+    input, list: document.getElementById("suggest-list"), clear: document.getElementById("clear"),
+    form: document.getElementById("search-form"), t, api: { getJSON, postJSON }, locale: lang, suggestions: 8,
+    cls: { option: "suggest-item", optionText: "suggest-text", optionKind: "suggest-kind", optionId: "sug-",
+           toggle: "card-toggle", snippet: "card-snippet", answer: "card-answer", votes: "helpful-wrap",
+           msg: "helpful-msg", vote: "btn btn-small", voteYes: "btn-yes" },
+    params: (q) => {
+      const url = new URLSearchParams({ q, k: "5" });
+      if (state.category) url.set("category", state.category);
+      return url;
+    },
+    onStart: () => results.setAttribute("aria-busy", "true"),
+    onDone: () => results.removeAttribute("aria-busy"),
+    onResults: (data) => {
       render(data);
       updateURL();
-      const decision = results.dataset.decision; // as render() decided it
-      const report = () => {
-        logSearch(q, decision, data);
-        if (decision === "none") reportUnanswered(q, "none");
-      };
-      if (settled) report();
-      else state.settleTimer = setTimeout(() => {
-        if (seq === state.searchSeq) report();
-      }, SETTLE_MS);
-    } catch (err) {
-      if (err.name === "AbortError" || seq !== state.searchSeq) return;
-      statusEl.textContent = t("status_error");
-    } finally {
-      if (seq === state.searchSeq) results.removeAttribute("aria-busy");
-    }
-  }
+    },
+    onEmpty: showHome,
+    onError: () => { statusEl.textContent = t("status_error"); },
+    onChoose: (s) => {
+      if (s.kind === "category" && state.categories.some((c) => c.name === s.text)) setCategory(s.text, false);
+    },
+    contactLink: () => el("button", { type: "button", class: "link-btn", onclick: openContact }, t("contact_cta_link")),
+  });
 
-  // Tell editors (kb feedback) which searches found nothing; a lost report must never disturb the page.
-  function reportUnanswered(query, kind) {
-    const key = kind + ":" + query;
-    if (!query || state.reported.has(key)) return;
-    state.reported.add(key);
-    postJSON("/unanswered", { query, kind }).catch(() => state.reported.delete(key));
-  }
-
-  // Log each settled search for the editors' insight page (/admin), by the same rule as the reports above:
-  // never the prefixes typed on the way. The server keeps no address and scrubs personal data.
-  function logSearch(query, decision, data) {
-    const key = "search:" + decision + ":" + query;
-    if (!query || state.reported.has(key)) return;
-    state.reported.add(key);
-    const top = (data.results || [])[0];
-    const confidence = Math.min(1, Math.max(0, Number(data.confidence) || 0));
-    postJSON("/searches", { query, decision, article_id: top ? top.article_id : null, confidence,
-                            locale: window.KB.lang }).catch(() => state.reported.delete(key));
-  }
+  // --- results -----------------------------------------------------------------------------------
 
   function showHome() {
     results.replaceChildren();
@@ -140,29 +93,11 @@
     }
   }
 
-  const chevron = () => {
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("class", "chevron");
-    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    path.setAttribute("d", "m6 9 6 6 6-6");
-    svg.append(path);
-    return svg;
-  };
-
   function card(hit, index, best, open) {
     const id = "r" + index;
-    const answerId = id + "-answer";
-    const toggle = el("button", { type: "button", class: "card-toggle", "aria-expanded": String(open),
-                                  "aria-controls": answerId },
-                      el("span", { class: "card-title-text" }, hit.title), chevron());
-    const answer = el("div", { class: "card-answer", id: answerId, hidden: !open },
-                      trustedHTML("div", "prose", hit.answer_html), helpful(hit));
-    const snippet = trustedHTML("p", "card-snippet", hit.snippet_html);
-    snippet.hidden = open;
-    const node = el("article", { class: "card" + (best ? " card-best" : ""), id,
-                                 dataset: { articleId: hit.article_id } },
+    const { toggle, snippet, answer } = box.answer(hit, id + "-answer", open,
+                                                   el("span", { class: "card-title-text" }, hit.title));
+    return el("article", { class: "card" + (best ? " card-best" : ""), id, dataset: { articleId: hit.article_id } },
       el("div", { class: "card-top" },
         // a heading: the card's title (h3) needs an h2 above it, and "best answer" is what this part is
         best ? el("h2", { class: "best-label" }, t("best_answer")) : null,
@@ -173,43 +108,6 @@
              " ", hit.question)
         : null,
       snippet, answer);
-    toggle.addEventListener("click", () => {
-      const expand = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(expand));
-      answer.hidden = !expand;
-      snippet.hidden = expand;
-    });
-    return node;
-  }
-
-  function helpful(hit) {
-    const msg = el("p", { class: "helpful-msg", role: "status" });
-    const group = el("div", { class: "helpful", role: "group", "aria-label": t("helpful_q") },
-      el("span", { class: "helpful-q" }, t("helpful_q")));
-    const buttons = [true, false].map((yes) => el("button", {
-      type: "button", class: "btn btn-small" + (yes ? " btn-yes" : ""), dataset: { helpful: String(yes) },
-      onclick: () => vote(hit, yes, group, buttons, msg),
-    }, t(yes ? "helpful_yes" : "helpful_no")));
-    group.append(...buttons);
-    return el("div", { class: "helpful-wrap" }, group, msg);
-  }
-
-  async function vote(hit, yes, group, buttons, msg) {
-    buttons.forEach((b) => { b.disabled = true; });
-    msg.textContent = "";
-    try {
-      await postJSON("/feedback", { query: state.query, article_id: hit.article_id, helpful: yes });
-      group.hidden = true;
-      msg.classList.add("helpful-thanks");
-      msg.textContent = t(yes ? "thanks" : "thanks_no");
-      if (!yes) {
-        msg.append(" ", el("button", { type: "button", class: "link-btn", onclick: openContact },
-                           t("contact_cta_link")));
-      }
-    } catch (err) {
-      buttons.forEach((b) => { b.disabled = false; });
-      msg.textContent = t("feedback_error");
-    }
   }
 
   // --- contact panel ---------------------------------------------------------------------------
@@ -231,7 +129,7 @@
 
   function openContact() {
     const data = state.lastData;
-    showContact(state.query, data && data.results.length ? data.results[0].category : state.category);
+    showContact(box.query, data && data.results.length ? data.results[0].category : state.category);
     if (data && data.decision !== "none") results.after(contact); // asked for after reading the answers
     contactCta.hidden = true;
     document.getElementById("contact-title").focus();
@@ -251,7 +149,7 @@
     }
     error.hidden = true;
     document.getElementById("f-message").removeAttribute("aria-invalid");
-    if (state.query) reportUnanswered(state.query, "contact");
+    box.report(box.query, "contact");
     const rows = [
       [t("form_category"), fields.category],
       [t("form_order"), fields.order],
@@ -275,77 +173,6 @@
   });
   document.getElementById("contact-open").addEventListener("click", openContact);
 
-  // --- suggestions -------------------------------------------------------------------------------
-
-  async function loadSuggestions(query) {
-    const q = query.trim();
-    const seq = ++state.suggestSeq;
-    if (state.suggestAbort) state.suggestAbort.abort();
-    if (!q) {
-      closeSuggestions();
-      return;
-    }
-    const ctrl = new AbortController();
-    state.suggestAbort = ctrl;
-    try {
-      const data = await getJSON("/suggest?" + new URLSearchParams({ q, limit: "8" }), ctrl.signal);
-      if (seq !== state.suggestSeq || input.value.trim() !== q) return;
-      showSuggestions(data.suggestions.filter((s) => s.text.trim() !== q));
-    } catch (err) {
-      if (err.name !== "AbortError") closeSuggestions();
-    }
-  }
-
-  function showSuggestions(items) {
-    state.suggestions = items;
-    state.active = -1;
-    input.removeAttribute("aria-activedescendant");
-    if (!items.length || document.activeElement !== input) {
-      closeSuggestions();
-      return;
-    }
-    list.replaceChildren(...items.map((s, i) => el("li", {
-      id: "sug-" + i, role: "option", class: "suggest-item", "aria-selected": "false",
-      dataset: { kind: s.kind },
-      onmousedown: (e) => e.preventDefault(), // keep focus in the box
-      onclick: () => choose(i),
-    }, el("span", { class: "suggest-text" }, s.text),
-       el("span", { class: "suggest-kind" }, t("kind_" + s.kind)))));
-    list.hidden = false;
-    input.setAttribute("aria-expanded", "true");
-  }
-
-  function closeSuggestions() {
-    list.hidden = true;
-    list.replaceChildren();
-    state.suggestions = [];
-    state.active = -1;
-    input.setAttribute("aria-expanded", "false");
-    input.removeAttribute("aria-activedescendant");
-  }
-
-  function highlight(index) {
-    const items = list.querySelectorAll(".suggest-item");
-    if (!items.length) return;
-    state.active = (index + items.length) % items.length;
-    items.forEach((item, i) => item.setAttribute("aria-selected", String(i === state.active)));
-    input.setAttribute("aria-activedescendant", items[state.active].id);
-    items[state.active].scrollIntoView({ block: "nearest" });
-  }
-
-  function choose(index) {
-    const s = state.suggestions[index];
-    if (!s) return;
-    input.value = s.text;
-    syncClear();
-    closeSuggestions();
-    if (s.kind === "category" && state.categories.some((c) => c.name === s.text)) {
-      setCategory(s.text, false);
-    }
-    typed.cancel();
-    runSearch(s.text);
-  }
-
   // --- categories and popular questions --------------------------------------------------------
 
   async function loadCategories() {
@@ -368,15 +195,15 @@
       chip.setAttribute("aria-pressed", String(chip.dataset.category === name));
     });
     updateURL();
-    if (search && input.value.trim()) runSearch(input.value);
+    if (search && input.value.trim()) box.search(input.value, false);
   }
 
   async function loadPopular() {
     try {
-      const data = await getJSON("/popular?" + new URLSearchParams({ limit: "6", locale: window.KB.lang }));
+      const data = await getJSON("/popular?" + new URLSearchParams({ limit: "6", locale: lang }));
       popularList.replaceChildren(...data.questions.map((p) => el("li", {},
         el("button", { type: "button", class: "popular-item", dataset: { articleId: p.article_id },
-                       onclick: () => { input.value = p.title; syncClear(); runSearch(p.title); } },
+                       onclick: () => { box.fill(p.title); box.search(p.title, false); } },
           el("span", { class: "popular-title" }, p.title),
           el("span", { class: "popular-cat" }, p.category)))));
     } catch (err) {
@@ -384,11 +211,11 @@
     }
   }
 
-  // --- URL, input wiring -------------------------------------------------------------------------
+  // --- URL -------------------------------------------------------------------------------------
 
   function updateURL() {
     const url = new URL(location.href);
-    const q = state.query;
+    const q = box.query;
     if (q) url.searchParams.set("q", q); else url.searchParams.delete("q");
     if (state.category) url.searchParams.set("category", state.category); else url.searchParams.delete("category");
     history.replaceState(null, "", url);
@@ -397,74 +224,14 @@
     langSwitch.href = other.pathname + other.search;
   }
 
-  function syncClear() {
-    clearBtn.hidden = !input.value;
-  }
-
-  const typed = debounce(() => {
-    const value = input.value;
-    if (!value.trim()) {
-      loadSuggestions("");
-      runSearch("");
-      return;
-    }
-    loadSuggestions(value);
-    // mid-syllable (반ㅍ) or consonants only (ㅂㅍ): suggestions help, a search would not yet
-    if (!endsUnfinished(value)) runSearch(value);
-  }, 150);
-
-  input.addEventListener("input", () => {
-    clearTimeout(state.settleTimer); // still typing: the query on screen was not the one
-    syncClear();
-    typed();
-  });
-
-  input.addEventListener("keydown", (event) => {
-    const open = !list.hidden && state.suggestions.length > 0;
-    if (event.key === "ArrowDown" && open) {
-      event.preventDefault();
-      highlight(state.active + 1);
-    } else if (event.key === "ArrowUp" && open) {
-      event.preventDefault();
-      highlight(state.active - 1);
-    } else if (event.key === "Enter" && open && state.active >= 0) {
-      event.preventDefault();
-      choose(state.active);
-    } else if (event.key === "Escape") {
-      if (open) {
-        event.preventDefault();
-        closeSuggestions();
-      }
-    }
-  });
-
-  input.addEventListener("blur", () => setTimeout(closeSuggestions, 100));
-
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    typed.cancel();
-    closeSuggestions();
-    runSearch(input.value, true);
-  });
-
-  clearBtn.addEventListener("click", () => {
-    input.value = "";
-    syncClear();
-    typed.cancel();
-    closeSuggestions();
-    runSearch("");
-    input.focus();
-  });
-
   // --- start -------------------------------------------------------------------------------------
 
   const categoriesReady = loadCategories();
   const initial = (params.get("q") || "").trim();
-  input.value = initial;
-  syncClear();
+  box.fill(initial);
   if (initial) {
     popular.hidden = true;
-    categoriesReady.then(() => runSearch(initial, true));
+    categoriesReady.then(() => box.search(initial, true));
   } else {
     showHome();
   }

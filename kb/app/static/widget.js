@@ -7,6 +7,9 @@
  * "was this helpful?", and the way to a person when nothing fits. It lives in an open shadow root, so the
  * shop's CSS cannot reach it and its CSS cannot reach the shop. The API is wherever this script came from.
  *
+ * This is the widget's own part: the box itself (kbSearchBox) is static/searchbox.js, the help page's too;
+ * the server serves the two as one script (kb/app/routes/widget.py).
+ *
  * Strict CSP on the host page: the styles go in through a constructed stylesheet (adoptedStyleSheets),
  * which Chromium does not hold to style-src; only where that API is missing does a <style> element inside
  * the shadow root carry them (and then the page's style-src must allow it). No style attributes, no eval,
@@ -16,15 +19,14 @@
 (function () {
   "use strict";
 
-  // written in by the server (kb/web/widget.py): {"ko": {...}, "en": {...}}
+  const { el, icon, translator, jsonClient, searchBox } = kbSearchBox;
+  // written in by the server (kb/app/routes/widget.py): {"ko": {...}, "en": {...}}
   const STRINGS = /*@kb-strings*/{};
   const script = document.currentScript || document.querySelector("script[src*='/widget.js']");
   if (!script || window.kbSearch) return; // no way to know the API, or loaded twice
   const BASE = new URL(script.src, location.href).href.replace(/\/widget\.js([?#].*)?$/, "");
   const SCRIPT_LANG = script.getAttribute("data-kb-lang");
-  const SETTLE_MS = 3000; // as on the help page: only a "no answer" the customer stays on is reported
-  const DEBOUNCE_MS = 150;
-  const SVG = "http://www.w3.org/2000/svg";
+  const api = jsonClient(BASE, { credentials: "omit", mode: "cors" }); // no cookies, ever
 
   const CSS = `
 :host { display: block; }
@@ -143,76 +145,11 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
     return STRINGS.ko ? "ko" : Object.keys(STRINGS)[0] || "ko";
   }
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-      else node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function icon(cls, paths) {
-    const svg = document.createElementNS(SVG, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("focusable", "false");
-    svg.setAttribute("class", cls);
-    for (const d of paths) {
-      const path = document.createElementNS(SVG, "path");
-      path.setAttribute("d", d);
-      svg.append(path);
-    }
-    return svg;
-  }
-
-  /** HTML the server rendered and made safe (answer_html, snippet_html); its links point at kb, not the shop. */
-  function serverHTML(tag, cls, html) {
-    const node = el(tag, { class: cls });
-    node.innerHTML = html || "";
-    for (const a of node.querySelectorAll("a[href]")) {
-      a.href = new URL(a.getAttribute("href"), BASE + "/").href;
-    }
-    return node;
-  }
-
-  async function api(path, options) {
-    const res = await fetch(BASE + path, Object.assign({ credentials: "omit", mode: "cors" }, options));
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const err = new Error((data && data.detail) || "HTTP " + res.status);
-      err.status = res.status;
-      throw err;
-    }
-    return data;
-  }
-
-  const getJSON = (path, signal) => api(path, { signal, headers: { Accept: "application/json" } });
-  // keepalive: a report sent as the customer follows a link to the help center still arrives
-  const postJSON = (path, body, keepalive) => api(path, {
-    method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body), keepalive: !!keepalive,
-  });
-
-  /** True while the last letter is a lone jamo (반ㅍ, ㅂㅍ): a search would not help yet, suggestions do. */
-  function endsUnfinished(text) {
-    const s = text.trimEnd();
-    const code = s ? s.charCodeAt(s.length - 1) : 0;
-    return code >= 0x3131 && code <= 0x318e;
-  }
-
   /** One search box in ``host``. */
   function mount(host) {
     if (!host || host.shadowRoot) return;
     const lang = pickLang(host.getAttribute("data-kb-lang"), SCRIPT_LANG, document.documentElement.lang);
-    const strings = STRINGS[lang] || {};
-    const t = (key, vars) => (strings[key] || key).replace(/\{(\w+)\}/g,
-      (m, name) => (vars && name in vars ? String(vars[name]) : m));
+    const t = translator(STRINGS[lang] || {});
     const root = host.attachShadow({ mode: "open" }); // open: assistive tech and test tools can see inside
     addStyles(root);
 
@@ -236,131 +173,49 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
     const footer = el("p", { class: "footer", hidden: true });
     root.append(el("div", { class: "kb", lang }, form, status, results, contact, footer));
 
-    const state = { query: "", seq: 0, abort: null, suggestSeq: 0, suggestAbort: null, suggestions: [],
-                    active: -1, settle: 0, reported: new Set() };
-
     const helpURL = (query, hash) => BASE + "/?" + new URLSearchParams({ q: query, lang }) + (hash || "");
+    // on to the help center's contact panel; editors learn that this search sent a customer there
+    const contactLink = (query) => el("a", { class: "cta", href: helpURL(query, "#contact"),
+                                             onclick: () => box.report(query, "contact") }, t("contact_cta_link"));
 
-    // --- search ---------------------------------------------------------------------------------
-
-    async function search(query, settled) {
-      const q = query.trim();
-      const seq = ++state.seq;
-      clearTimeout(state.settle);
-      if (state.abort) state.abort.abort();
-      if (!q) {
-        state.query = "";
+    const box = searchBox({
+      input, list, clear, form, t, api, locale: lang, suggestions: 6, base: BASE, choiceSettles: true,
+      quietQuestion: true, contactLink,
+      cls: { option: "option", optionText: "option-text", optionKind: "option-kind", optionId: "kb-o",
+             toggle: "toggle", snippet: "snippet", answer: "answer", msg: "msg", vote: "vote", voteYes: "vote-yes" },
+      params: (q) => new URLSearchParams({ q, k: "3" }),
+      onStart: () => { status.textContent = t("status_searching"); },
+      onResults: render,
+      onEmpty: () => {
         status.textContent = "";
         results.hidden = true;
         results.replaceChildren();
         contact.hidden = true;
         footer.hidden = true;
-        return;
-      }
-      const ctrl = new AbortController();
-      state.abort = ctrl;
-      status.textContent = t("status_searching");
-      try {
-        const data = await getJSON("/search?" + new URLSearchParams({ q, k: "3" }), ctrl.signal);
-        if (seq !== state.seq) return; // a newer search started meanwhile
-        state.query = q;
-        render(data);
-        const none = data.decision === "none" || !(data.results || []).length;
-        const settle = () => {
-          logSearch(q, none ? "none" : data.decision, data);
-          if (none) report(q, "none");
-        };
-        if (settled) settle();
-        else state.settle = setTimeout(() => { if (seq === state.seq) settle(); }, SETTLE_MS);
-      } catch (err) {
-        if (err.name !== "AbortError" && seq === state.seq) status.textContent = t("status_error");
-      }
-    }
-
-    // editors see searches that found nothing (kb feedback); a lost report must never disturb the box
-    function report(query, kind) {
-      const key = kind + ":" + query;
-      if (state.reported.has(key)) return;
-      state.reported.add(key);
-      postJSON("/unanswered", { query, kind }, true).catch(() => state.reported.delete(key));
-    }
-
-    // the settled search, for the editors' insight page, as the help page logs it (never typed prefixes)
-    function logSearch(query, decision, data) {
-      const key = "search:" + decision + ":" + query;
-      if (state.reported.has(key)) return;
-      state.reported.add(key);
-      const top = (data.results || [])[0];
-      const confidence = Math.min(1, Math.max(0, Number(data.confidence) || 0));
-      postJSON("/searches", { query, decision, article_id: top ? top.article_id : null, confidence,
-                              locale: lang }, true).catch(() => state.reported.delete(key));
-    }
+      },
+      onError: () => { status.textContent = t("status_error"); },
+    });
 
     function render(data) {
       const hits = data.results || [];
       const none = data.decision === "none" || !hits.length;
       results.replaceChildren();
       results.hidden = none; // nothing fits: the way to a person, not a list of near-misses
-      status.textContent = none ? t("status_none", { q: data.query }) : t("status_count", { q: data.query, n: hits.length });
+      status.textContent = none ? t("status_none", { q: data.query })
+        : t("status_count", { q: data.query, n: hits.length });
       if (!none) hits.forEach((hit, i) => results.append(card(hit, i, data.decision === "answer" && i === 0)));
       contact.hidden = !none;
       footer.hidden = none;
       if (none) showContact(data.query);
-      else {
-        footer.replaceChildren(t("contact_cta"), " ",
-          el("a", { class: "cta", href: helpURL(data.query, "#contact"), onclick: () => report(data.query, "contact") },
-            t("contact_cta_link")));
-      }
+      else footer.replaceChildren(t("contact_cta"), " ", contactLink(data.query));
     }
 
     function card(hit, index, best) {
-      const answerId = "kb-a" + index;
-      const toggle = el("button", { type: "button", class: "toggle", "aria-expanded": String(best),
-                                    "aria-controls": answerId },
+      const { toggle, snippet, answer } = box.answer(hit, "kb-a" + index, best,
         el("span", {}, el("span", { class: "title" }, hit.title), el("span", { class: "category" }, hit.category)),
-        icon("chevron", ["m6 9 6 6 6-6"]));
-      const snippet = serverHTML("p", "snippet", hit.snippet_html);
-      snippet.hidden = best;
-      const answer = el("div", { class: "answer", id: answerId, hidden: !best },
-        serverHTML("div", "prose", hit.answer_html), helpful(hit),
         el("a", { class: "more", href: helpURL(hit.title) }, t("widget_more")));
-      toggle.addEventListener("click", () => {
-        const open = toggle.getAttribute("aria-expanded") !== "true";
-        toggle.setAttribute("aria-expanded", String(open));
-        answer.hidden = !open;
-        snippet.hidden = open;
-      });
       return el("li", { class: "hit" + (best ? " hit-best" : ""), "data-article-id": hit.article_id },
         best ? el("span", { class: "best" }, t("best_answer")) : null, toggle, snippet, answer);
-    }
-
-    function helpful(hit) {
-      const msg = el("p", { class: "msg", role: "status" });
-      const group = el("div", { class: "helpful", role: "group", "aria-label": t("helpful_q") },
-        el("span", { class: "helpful-q", "aria-hidden": "true" }, t("helpful_q")));
-      const buttons = [true, false].map((yes) => el("button", {
-        type: "button", class: "vote" + (yes ? " vote-yes" : ""), "data-helpful": String(yes),
-        onclick: () => vote(hit, yes, group, buttons, msg),
-      }, t(yes ? "helpful_yes" : "helpful_no")));
-      group.append(...buttons);
-      return el("div", {}, group, msg);
-    }
-
-    async function vote(hit, yes, group, buttons, msg) {
-      buttons.forEach((b) => { b.disabled = true; });
-      msg.textContent = "";
-      try {
-        await postJSON("/feedback", { query: state.query, article_id: hit.article_id, helpful: yes });
-        group.hidden = true;
-        msg.textContent = t(yes ? "thanks" : "thanks_no");
-        if (!yes) {
-          msg.append(" ", el("a", { class: "cta", href: helpURL(state.query, "#contact"),
-                                    onclick: () => report(state.query, "contact") }, t("contact_cta_link")));
-        }
-      } catch (err) {
-        buttons.forEach((b) => { b.disabled = false; });
-        msg.textContent = t("feedback_error");
-      }
     }
 
     function showContact(query) {
@@ -370,127 +225,8 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
         el("p", {}, t("contact_intro")),
         el("p", {}, el("span", { class: "phone-label" }, t("contact_phone_label")), " ",
           el("a", { class: "tel", href: "tel:" + phone.replace(/[^\d+]/g, "") }, phone), " · ", t("contact_hours")),
-        el("a", { class: "cta", href: helpURL(query, "#contact"), onclick: () => report(query, "contact") },
-          t("contact_cta_link")));
+        contactLink(query));
     }
-
-    // --- suggestions (the ARIA 1.2 combobox pattern: focus stays in the box) -------------------
-
-    async function suggest(query) {
-      const q = query.trim();
-      const seq = ++state.suggestSeq;
-      if (state.suggestAbort) state.suggestAbort.abort();
-      if (!q) {
-        close();
-        return;
-      }
-      const ctrl = new AbortController();
-      state.suggestAbort = ctrl;
-      try {
-        const data = await getJSON("/suggest?" + new URLSearchParams({ q, limit: "6" }), ctrl.signal);
-        if (seq !== state.suggestSeq || input.value.trim() !== q) return;
-        open(q, data.suggestions.filter((s) => s.text.trim() !== q));
-      } catch (err) {
-        if (err.name !== "AbortError") close();
-      }
-    }
-
-    function open(query, items) {
-      state.suggestions = items;
-      list.dataset.query = query; // what the options answer (a slower, older answer never lands)
-      state.active = -1;
-      input.removeAttribute("aria-activedescendant");
-      if (!items.length || root.activeElement !== input) {
-        close();
-        return;
-      }
-      list.replaceChildren(...items.map((s, i) => el("li", {
-        id: "kb-o" + i, role: "option", class: "option", "aria-selected": "false",
-        onmousedown: (e) => e.preventDefault(), // keep the focus in the box
-        onclick: () => choose(i),
-      }, el("span", { class: "option-text" }, s.text), el("span", { class: "option-kind" }, t("kind_" + s.kind)))));
-      list.hidden = false;
-      input.setAttribute("aria-expanded", "true");
-    }
-
-    function close() {
-      list.hidden = true;
-      list.replaceChildren();
-      state.suggestions = [];
-      state.active = -1;
-      input.setAttribute("aria-expanded", "false");
-      input.removeAttribute("aria-activedescendant");
-    }
-
-    function highlight(index) {
-      const items = list.querySelectorAll(".option");
-      if (!items.length) return;
-      state.active = (index + items.length) % items.length;
-      items.forEach((item, i) => item.setAttribute("aria-selected", String(i === state.active)));
-      input.setAttribute("aria-activedescendant", items[state.active].id);
-      items[state.active].scrollIntoView({ block: "nearest" });
-    }
-
-    function choose(index) {
-      const s = state.suggestions[index];
-      if (!s) return;
-      input.value = s.text;
-      clear.hidden = false;
-      close();
-      typed.cancel();
-      search(s.text, true);
-    }
-
-    // --- wiring ---------------------------------------------------------------------------------
-
-    let timer = 0;
-    const typed = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        const value = input.value;
-        suggest(value);
-        if (!value.trim() || !endsUnfinished(value)) search(value, false);
-      }, DEBOUNCE_MS);
-    };
-    typed.cancel = () => clearTimeout(timer);
-
-    input.addEventListener("input", () => {
-      clearTimeout(state.settle); // still typing: the query on screen was not the one
-      clear.hidden = !input.value;
-      typed();
-    });
-    input.addEventListener("keydown", (event) => {
-      const shown = !list.hidden && state.suggestions.length > 0;
-      if (event.key === "ArrowDown" && shown) {
-        event.preventDefault();
-        highlight(state.active + 1);
-      } else if (event.key === "ArrowUp" && shown) {
-        event.preventDefault();
-        highlight(state.active - 1);
-      } else if (event.key === "Enter" && shown && state.active >= 0) {
-        event.preventDefault();
-        choose(state.active);
-      } else if (event.key === "Escape" && shown) {
-        event.preventDefault();
-        close();
-      }
-    });
-    // closed only if the focus really went elsewhere (a click on an option keeps it; see onmousedown)
-    input.addEventListener("blur", () => setTimeout(() => { if (root.activeElement !== input) close(); }, 100));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      typed.cancel();
-      close();
-      search(input.value, true);
-    });
-    clear.addEventListener("click", () => {
-      input.value = "";
-      clear.hidden = true;
-      typed.cancel();
-      close();
-      search("", false);
-      input.focus();
-    });
   }
 
   function start() {
