@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Cookie, Depends, Header, HTTPException, Request
 
+from kb.app.deps import app_state
 from kb.feedback.engine import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -73,7 +74,6 @@ COOKIE = "kb_admin"
 SESSION_SECONDS = 8 * 3600  # a working day; then sign in again
 MAX_FAILURES = 10  # wrong keys per client within FAILURE_WINDOW before sign-in answers 429
 FAILURE_WINDOW = 300.0
-_lock = threading.Lock()  # creates the per-app sign-in state once
 
 
 @dataclass(frozen=True)
@@ -172,14 +172,7 @@ def signins(request: Request) -> SignIns | None:
 
 
 def sign_in_state(request: Request) -> SignInState:
-    state = getattr(request.app.state, "kb_signins", None)
-    if state is None:
-        with _lock:
-            state = getattr(request.app.state, "kb_signins", None)
-            if state is None:
-                state = SignInState()
-                request.app.state.kb_signins = state
-    return state  # type: ignore[no-any-return]
+    return app_state(request, "kb_signins", SignInState)
 
 
 def admin_key(request: Request) -> str:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 
 from kb.app.service import KBService
+
+T = TypeVar("T")
+_state_lock = threading.Lock()  # creates each per-app state once
 
 
 async def get_service(request: Request) -> KBService:
@@ -19,3 +24,15 @@ async def get_service(request: Request) -> KBService:
 
 
 ServiceDep = Annotated[KBService, Depends(get_service)]
+
+
+def app_state(request: Request, name: str, factory: Callable[[], T]) -> T:
+    """A per-app object kept on ``app.state`` (one per app: several apps live in one test process), made once."""
+    state = getattr(request.app.state, name, None)
+    if state is None:
+        with _state_lock:
+            state = getattr(request.app.state, name, None)
+            if state is None:
+                state = factory()
+                setattr(request.app.state, name, state)
+    return state  # type: ignore[no-any-return]

@@ -34,35 +34,44 @@ class SQLiteEngine(Engine):
         db.execute("PRAGMA busy_timeout = 10000")
         return db
 
-    def _migrate(self) -> None:
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], begin: str = "BEGIN") -> T:
+        """``work(db)`` in one transaction on a new connection: committed, or rolled back on any error."""
         db = self._open()
         try:
-            db.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
-            db.execute("BEGIN IMMEDIATE")
+            if begin == "BEGIN IMMEDIATE":
+                db.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+            db.execute(begin)
             try:
-                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                version = 0
-                if "kb_schema" in tables:
-                    version = int(db.execute("SELECT COALESCE(MAX(version), 0) FROM kb_schema").fetchone()[0])
-                else:
-                    db.execute("CREATE TABLE kb_schema (version INTEGER NOT NULL, applied TEXT NOT NULL)")
-                    if "feedback" in tables:  # written before the schema was versioned
-                        steps = sch.LEGACY_SQLITE if "unanswered" in tables else sch.LEGACY_SQLITE_NO_UNANSWERED
-                        for statement in steps:
-                            db.execute(statement)
-                        version = 1
-                        db.execute("INSERT INTO kb_schema VALUES (1, datetime('now'))")
-                for number, statements in sch.migrations(self.dialect):
-                    if number > version:
-                        for statement in statements:
-                            db.execute(statement)
-                        db.execute("INSERT INTO kb_schema VALUES (?, datetime('now'))", (number,))
+                result = work(db)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            return result
         finally:
             db.close()
+
+    def _migrate(self) -> None:
+        self._transaction(self._apply_migrations, "BEGIN IMMEDIATE")  # one writer: workers starting together
+
+    def _apply_migrations(self, db: sqlite3.Connection) -> None:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = 0
+        if "kb_schema" in tables:
+            version = int(db.execute("SELECT COALESCE(MAX(version), 0) FROM kb_schema").fetchone()[0])
+        else:
+            db.execute("CREATE TABLE kb_schema (version INTEGER NOT NULL, applied TEXT NOT NULL)")
+            if "feedback" in tables:  # written before the schema was versioned
+                steps = sch.LEGACY_SQLITE if "unanswered" in tables else sch.LEGACY_SQLITE_NO_UNANSWERED
+                for statement in steps:
+                    db.execute(statement)
+                version = 1
+                db.execute("INSERT INTO kb_schema VALUES (1, datetime('now'))")
+        for number, statements in sch.migrations(self.dialect):
+            if number > version:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute("INSERT INTO kb_schema VALUES (?, datetime('now'))", (number,))
 
     def _set_aside(self, error: Exception) -> None:
         """Move a corrupt file (and its WAL) out of the way; the next call starts a fresh store."""
@@ -83,17 +92,7 @@ class SQLiteEngine(Engine):
                     if not self._ready:
                         self._migrate()
                         self._ready = True
-                db = self._open()
-                try:
-                    db.execute("BEGIN")
-                    try:
-                        result = work(db)
-                        db.execute("COMMIT")
-                    except BaseException:
-                        db.execute("ROLLBACK")
-                        raise
-                finally:
-                    db.close()
+                result = self._transaction(work)
                 self.problem = None
                 return result
             except sqlite3.DatabaseError as e:

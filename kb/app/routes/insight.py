@@ -4,7 +4,6 @@ with one-click fixes (:mod:`kb.app.routes.fixes`). Signing in: :mod:`kb.app.rout
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from kb.app.auth import AuthHeader, SessionCookie, admin_key, signed_in
 from kb.app.chart import chart_svg
-from kb.app.deps import ServiceDep
+from kb.app.deps import ServiceDep, app_state
 from kb.app.errors import ADMIN_RESPONSES
 from kb.app.i18n import choose_lang
 from kb.app.routes.pages import PAGE_HEADERS, render_page
@@ -27,7 +26,6 @@ router = APIRouter(tags=["admin"])
 RESPONSES = ADMIN_RESPONSES
 MAX_DAYS = 366
 GROUPS_SHOWN = 20
-_lock = threading.Lock()  # creates the per-app state once
 
 
 @dataclass
@@ -39,14 +37,7 @@ class InsightState:
 
 
 def _state(request: Request) -> InsightState:
-    state = getattr(request.app.state, "kb_insight", None)
-    if state is None:
-        with _lock:
-            state = getattr(request.app.state, "kb_insight", None)
-            if state is None:
-                state = InsightState()
-                request.app.state.kb_insight = state
-    return state  # type: ignore[no-any-return]
+    return app_state(request, "kb_insight", InsightState)
 
 
 def fix_json(status: FixStatus) -> dict[str, Any]:
