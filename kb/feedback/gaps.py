@@ -10,17 +10,21 @@ weights); groups come from complete-linkage agglomerative clustering cut at a di
 condensed distances, 10,000 queries need a third of the memory). The most frequent queries of each group are
 searched; when they point to an article confidently enough the group becomes "add as a question" of it, and
 groups pointing to the same article are merged (one article, one fix); the queries of the other groups are
-grouped again among themselves with a looser threshold, each group then a new article to write.
+grouped again among themselves with a looser threshold, each group then a new article to write. An article
+customers voted "not helpful" after typing one of a group's wordings is never suggested for that group
+(:func:`kb.feedback.gapmarks.voted_down`).
 ``scripts/bench_gaps.py thresholds`` is the measurement behind both thresholds.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+from kb.feedback.gapmarks import voted_down
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,9 +96,11 @@ class GapGroup:
     examples: tuple[str, ...]  # the group's queries, most frequent first (up to MAX_EXAMPLES)
     queries: int  # distinct queries in the group
     suggestion: Suggestion
+    not_helpful: tuple[str, ...] = ()  # articles voted "not helpful" after one of its queries: never suggested
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "examples": list(self.examples), "suggestion": self.suggestion.to_json()}
+        out = {"count": self.count, "examples": list(self.examples), "suggestion": self.suggestion.to_json()}
+        return {**out, "not_helpful": list(self.not_helpful)} if self.not_helpful else out
 
 
 # --- the store's side --------------------------------------------------------------------------------
@@ -219,22 +225,32 @@ def _embed(searcher: Searcher, texts: Sequence[str], cache: MutableMapping[str, 
 # --- suggestions ------------------------------------------------------------------------------------
 
 
-def suggest(searcher: Searcher, queries: Sequence[str]) -> Suggestion:
+def suggest(searcher: Searcher, queries: Sequence[str], exclude: Collection[str] = ()) -> Suggestion:
     """The article the group's most frequent queries find first (each weighted by the searcher's confidence
     in it), if the searcher is on topic enough for them (mean on-topic probability >= CLOSE_ON_TOPIC);
-    otherwise a new article."""
+    otherwise a new article.
+
+    ``exclude``: articles customers said do not answer these queries. A query whose first article is one of them
+    votes for its next other article (of the top 5, the on-topic probability's horizon) with, as its weight and
+    its on-topic measure, the chance that a right article is among the others given that the first is wrong:
+    (on_topic - confidence) / (1 - confidence)."""
     from kb.limits import MAX_QUERY_CHARS
 
     searched = [text[:MAX_QUERY_CHARS] for text in (" ".join(q.split()) for q in queries[:SEARCHED]) if text]
     if not searched:
         return Suggestion(NEW_ARTICLE)
-    responses = searcher.search_many(searched, k=1)
+    responses = searcher.search_many(searched, k=5 if exclude else 1)
     votes: dict[str, float] = {}
+    ons = []
     for r in responses:
-        if r.results:  # each query votes for its first article with the chance that it is right
-            top = r.results[0].article_id
-            votes[top] = votes.get(top, 0.0) + max(r.confidence, 1e-6)
-    on_topic = sum(r.on_topic for r in responses) / len(responses)
+        chance, on = r.confidence, r.on_topic
+        if r.results and r.results[0].article_id in exclude:
+            chance = on = min(max((on - chance) / max(1.0 - chance, 1e-6), 0.0), 1.0)
+        ons.append(on)
+        allowed = [h.article_id for h in r.results if h.article_id not in exclude]
+        if allowed:  # each query votes for its first article with the chance that it is right
+            votes[allowed[0]] = votes.get(allowed[0], 0.0) + max(chance, 1e-6)
+    on_topic = sum(ons) / len(ons)
     if not votes or on_topic < CLOSE_ON_TOPIC:
         return Suggestion(NEW_ARTICLE, on_topic=round(on_topic, 4))
     article_id = max(votes, key=lambda a: votes[a])  # ties: the article of the more frequent query
@@ -271,12 +287,12 @@ def _within(condensed: np.ndarray, n: int, rows: Sequence[int]) -> np.ndarray:
 
 
 def _suggestion(searcher: Searcher, queries: Sequence[GapQuery],
-                memo: MutableMapping[tuple[str, ...], Suggestion] | None) -> Suggestion:
+                memo: MutableMapping[tuple[str, ...], Suggestion] | None, exclude: Collection[str] = ()) -> Suggestion:
     searched = [q.query for q in queries[:SEARCHED]]
-    key = (searcher.index.build_id, *searched)
+    key = (searcher.index.build_id, "\x1f".join(sorted(exclude)), *searched)
     found = memo.get(key) if memo is not None else None
     if found is None:
-        found = suggest(searcher, searched)
+        found = suggest(searcher, searched, exclude)
         if memo is not None:
             memo[key] = found
     return found
@@ -285,18 +301,24 @@ def _suggestion(searcher: Searcher, queries: Sequence[GapQuery],
 def group_gaps(gaps: Sequence[GapQuery], searcher: Searcher, *, clients: Mapping[str, set[str]] | None = None,
                limit: int = DEFAULT_LIMIT, cache: MutableMapping[str, np.ndarray] | None = None,
                memo: MutableMapping[tuple[str, ...], Suggestion] | None = None,
-               threshold: float = CLUSTER_DISTANCE, new_threshold: float = NEW_TOPIC_DISTANCE) -> list[GapGroup]:
+               threshold: float = CLUSTER_DISTANCE, new_threshold: float = NEW_TOPIC_DISTANCE,
+               voted: Mapping[str, Collection[str]] | None = None) -> list[GapGroup]:
     """Group ``gaps`` by meaning and suggest a fix for each of the ``limit`` biggest groups, biggest first.
 
     Queries are grouped at ``threshold``; groups whose queries find one article become one "add as a question"
     group of it; the queries of the others, which no article gathers, are grouped again among themselves at
-    the looser ``new_threshold``. ``cache`` keeps query vectors and ``memo`` suggestions between calls."""
+    the looser ``new_threshold``. ``cache`` keeps query vectors and ``memo`` suggestions between calls.
+    ``voted``: query -> articles voted "not helpful" after it, never suggested for a group holding the query."""
     from kb.text.analysis import char_ngrams
 
-    clients = clients or {}
+    clients, votes = clients or {}, voted or {}
     gaps = sorted(gaps, key=_frequency)
     if not gaps or limit < 1:
         return []
+
+    def voted_for(rows: Sequence[int]) -> set[str]:
+        return {a for r in rows for a in votes.get(gaps[r].query, ())}
+
     texts = [g.query for g in gaps]
     n = len(texts)
     condensed = distances(_embed(searcher, texts, cache), searcher.analyzer.terms_many(texts),
@@ -308,7 +330,7 @@ def group_gaps(gaps: Sequence[GapQuery], searcher: Searcher, *, clients: Mapping
     by_article: dict[str, tuple[Suggestion, list[int]]] = {}
     unanswered: dict[int, float] = {}  # rows of the groups no article gathers -> their group's on-topic measure
     for rows in ranked[: 3 * limit]:  # beyond these, groups too small to be shown even after merging
-        found = _suggestion(searcher, [gaps[r] for r in rows], memo)
+        found = _suggestion(searcher, [gaps[r] for r in rows], memo, voted_for(rows))
         if found.article_id is None:
             unanswered.update((r, found.on_topic) for r in rows)
         else:
@@ -326,7 +348,7 @@ def group_gaps(gaps: Sequence[GapQuery], searcher: Searcher, *, clients: Mapping
     for found, rows in grouped:
         queries = [gaps[r] for r in rows]  # rows in order: most frequent first
         groups.append(GapGroup(_count(queries, clients), tuple(q.query for q in queries[:MAX_EXAMPLES]),
-                               len(queries), found))
+                               len(queries), found, tuple(sorted(voted_for(rows)))))
     return sorted(groups, key=lambda g: (-g.count, -g.queries, g.examples))[:limit]
 
 
@@ -334,13 +356,15 @@ def find_gaps(store: FeedbackStore, searcher: Searcher, *, days: int = 30, limit
               max_queries: int = MAX_QUERIES, cache: MutableMapping[str, np.ndarray] | None = None,
               memo: MutableMapping[tuple[str, ...], Suggestion] | None = None) -> list[GapGroup]:
     """The gap groups of the last ``days`` days (see :func:`group_gaps`), from the store's most frequent
-    ``max_queries`` gap queries."""
+    ``max_queries`` gap queries, none suggested to an article voted "not helpful" for its queries."""
     gaps = store.gap_queries(days, limit=max_queries)
-    return group_gaps(gaps, searcher, clients=gap_clients(store, days), limit=limit, cache=cache, memo=memo)
+    return group_gaps(gaps, searcher, clients=gap_clients(store, days), limit=limit, cache=cache, memo=memo,
+                      voted=voted_down(store))
 
 
 def groups_json(groups: Sequence[GapGroup]) -> dict[str, Any]:
-    """``{"groups": [{"count", "examples", "suggestion": {"kind", "article_id"?}}]}`` (``kb gaps --json``)."""
+    """``{"groups": [{"count", "examples", "suggestion": {"kind", "article_id"?}, "not_helpful"?}]}`` (``kb gaps
+    --json``)."""
     return {"groups": [g.to_json() for g in groups]}
 
 
@@ -354,6 +378,7 @@ def format_groups(groups: Sequence[GapGroup], days: int) -> str:
         s = g.suggestion
         todo = (f"add as a question of {s.article_id}" + (f" ({s.title})" if s.title else "")
                 if s.kind == ADD_QUESTION else "draft a new article")
-        lines.append(f"  {g.count:>4} customer(s), {g.queries} quer{'y' if g.queries == 1 else 'ies'}: {todo}")
+        lines.append(f"  {g.count:>4} customer(s), {g.queries} quer{'y' if g.queries == 1 else 'ies'}: {todo}"
+                     + (f" (voted not helpful: {', '.join(g.not_helpful)})" if g.not_helpful else ""))
         lines.extend(f"         {q}" for q in g.examples)
     return "\n".join(lines)

@@ -250,13 +250,63 @@ def test_numbers_at_once_and_groups_apart(client: TestClient, service: KBService
     assert "groups" not in quick and quick["searches"]["total"] == 5
     full = client.get("/admin/insight.json").json()
     gaps = client.get("/admin/gaps.json", params={"limit": 2}).json()
-    assert gaps == {"groups": full["groups"][:2]}
+    assert gaps == {"groups": full["groups"][:2], "targets": full["targets"]}
     for g in gaps["groups"]:
-        assert set(g) == {"count", "examples", "queries", "suggestion"}
+        assert set(g) == {"count", "examples", "queries", "suggestion", "not_helpful", "status", "handled"}
         assert set(g["suggestion"]) <= {"kind", "article_id", "title"}
     assert client.get("/admin/gaps.json", params={"limit": 0}).status_code == 422
     client.cookies.clear()
     assert client.get("/admin/gaps.json").status_code == 401
+
+
+def test_groups_offer_every_served_article_and_avoid_the_ones_voted_not_helpful(client: TestClient,
+                                                                                service: KBService) -> None:
+    service.store.add_unanswered("택배 언제 와요", "none", "10.0.0.5")
+    sign_in(client)
+    data = client.get("/admin/gaps.json").json()
+    # the targets a group's queries may go to: what POST /admin/fixes accepts (served articles, not drafts)
+    assert data["targets"] == [
+        {"article_id": "delivery-tracking", "title": "배송 조회는 어떻게 하나요?", "category": "배송", "locale": "ko"},
+        {"article_id": "return-request", "title": "반품 신청은 어떻게 하나요?", "category": "취소/반품/교환",
+         "locale": "ko"},
+        {"article_id": "en-refund", "title": "When will I get my refund?", "category": "환불", "locale": "en"},
+        {"article_id": "password-reset", "title": "비밀번호를 잊어버렸어요", "category": "회원/계정", "locale": "ko"},
+    ]
+    [group] = [g for g in data["groups"] if "택배 언제 와요" in g["examples"]]
+    assert group["suggestion"]["article_id"] == "delivery-tracking" and group["not_helpful"] == []
+    service.store.add("택배 언제 와요", "delivery-tracking", False, "10.0.0.6")  # customers: it did not help
+    [group] = [g for g in client.get("/admin/gaps.json").json()["groups"] if "택배 언제 와요" in g["examples"]]
+    assert group["suggestion"].get("article_id") != "delivery-tracking"
+    assert group["not_helpful"] == ["delivery-tracking"]
+
+
+def test_groups_already_handled_are_marked(client: TestClient, service: KBService, settings: Settings) -> None:
+    service.store.add_unanswered("내 물건 어디쯤이에요", "none", "10.0.0.5")
+    service.store.add_unanswered("판매자 연락처 알려주세요", "none", "10.0.0.6")
+    csrf = sign_in(client)
+
+    def group_of(query: str) -> dict[str, Any]:
+        groups = client.get("/admin/gaps.json").json()["groups"]
+        return next(g for g in groups if query in g["examples"])
+
+    assert group_of("내 물건 어디쯤이에요")["status"] == "open" and group_of("내 물건 어디쯤이에요")["handled"] == []
+    # the editor picks the article (any served one, whatever the suggestion) and adds the query
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf}, json={
+        "kind": "add_question", "article_id": "delivery-tracking", "queries": ["내 물건 어디쯤이에요"]})
+    assert wait_for_fix(client, r.json()["id"])["state"] == "built"
+    group = group_of("내 물건 어디쯤이에요")  # still a gap in the log: now marked, not offered again
+    assert group["status"] == "handled"
+    assert group["handled"] == [{"query": "내 물건 어디쯤이에요", "article_id": "delivery-tracking",
+                                 "title": "배송 조회는 어떻게 하나요?", "file": "delivery-tracking.md", "draft": False}]
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
+                    json={"kind": "new_article", "queries": ["판매자 연락처 알려주세요"]})
+    job = wait_for_fix(client, r.json()["id"])
+    [handled] = group_of("판매자 연락처 알려주세요")["handled"]
+    assert handled["draft"] and handled["file"] == job["file"] and handled["article_id"] == job["article_id"]
+    # what the page would have offered again fails: the same question in two articles
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf}, json={
+        "kind": "add_question", "article_id": "return-request", "queries": ["판매자 연락처 알려주세요"]})
+    assert wait_for_fix(client, r.json()["id"])["state"] == "failed"
 
 
 @pytest.mark.parametrize("params", [{"days": 0}, {"days": 400}, {"days": "x"}])

@@ -1,6 +1,8 @@
 """The editors' insight page in a real headless Chromium against a real `kb serve` (real model) on a copy of
-the sample articles: sign in, see the chart and the gap groups, apply "add as a question", and the next search
-answers with that article first. ``KB_SCREENSHOTS=1`` writes docs/screenshot-insight.png.
+the sample articles: sign in, see the chart and the gap groups, pick where a group's queries go, get a refusal in
+the page's language while another fix runs, apply "add as a question", and the next search answers with that article
+first, while the handled groups are marked instead of offered again. ``KB_SCREENSHOTS=1`` writes
+docs/screenshot-insight.png.
 
 Chromium comes from tests/chromium.py: without Debian's chromium + chromedriver the test skips, except under CI
 (``CI=true``), where it fails.
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kb.app.i18n import STRINGS
 from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FeedbackStore
 from kb.settings import Settings
@@ -63,6 +66,7 @@ def _plant(store: FeedbackStore) -> None:
         + [("return-shipping-fee", True)]
     for i, (article, helpful) in enumerate(votes):
         store.add("", article, helpful, f"10.7.0.{i}")  # votes without a query: no gap of their own
+    store.add(TOPICS["new_article"][2], "return-shipping-fee", False, "10.7.1.1")  # never suggested for that group
     for t, queries in enumerate(TOPICS.values()):
         for j, query in enumerate(queries):
             for c in range(1 + j % 2):
@@ -126,6 +130,24 @@ def test_editor_signs_in_sees_the_insight_and_fixes_a_gap(driver: Any, site: tup
     assert STRAY in groups[TARGET].text
     assert driver.execute_script("return document.cookie") == ""  # HttpOnly: no script can read the session
 
+    # the editor picks the article a group's queries go to: the suggestion preselected, none for a new topic
+    def choice(group: Any) -> tuple[str, bool, str]:
+        button = group.find_element("css selector", "button[data-fix='add_question']")
+        select = group.find_element("css selector", "select")
+        return select.get_attribute("value"), button.is_enabled(), button.text
+
+    strings = STRINGS[driver.execute_script("return document.documentElement.lang")]  # the page's language
+    assert choice(groups[TARGET])[:2] == (TARGET, True)
+    assert choice(groups["new"])[:2] == ("", False)
+    # an article customers voted "not helpful" for one of the group's queries: said so, and marked in the choice
+    assert "반품 배송비는 얼마인가요?" in groups["new"].find_element("css selector", ".admin-voted").text
+    voted = groups["new"].find_element("css selector", "option[value='return-shipping-fee']").text
+    assert voted.endswith(f"({strings['admin_not_helpful']})")
+    driver.execute_script("const s = arguments[0]; s.value = 'cs-inquiry-web'; s.dispatchEvent(new Event('change'))",
+                          groups["new"].find_element("css selector", "select"))
+    value, enabled, label = choice(groups["new"])
+    assert (value, enabled) == ("cs-inquiry-web", True) and "1:1" in label, label
+
     target = ROOT / "docs" / "screenshot-insight.png" if os.environ.get("KB_SCREENSHOTS") == "1" else \
         tmp_path / "screenshot-insight.png"
     height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 3000)
@@ -138,6 +160,19 @@ def test_editor_signs_in_sees_the_insight_and_fixes_a_gap(driver: Any, site: tup
         driver.set_window_size(1280, 900)
     assert target.stat().st_size > 10_000
 
+    # another fix holds the articles (a draft started through the API): the page says so in its own language
+    auth = {"Authorization": f"Bearer {KEY}"}
+    drafted = httpx.post(base + "/admin/fixes", headers=auth, timeout=30,
+                         json={"kind": "new_article", "queries": TOPICS["new_article"]}).json()
+    groups[TARGET].find_element("css selector", "button[data-fix='add_question']").click()
+    wait_for(driver, lambda d: css(d, "#fix-status")[0].get_attribute("data-state") == "error", "no refusal")
+    refusal = strings["admin_fix_error"].replace("{reason}", strings["admin_err_busy"])
+    assert css(driver, "#fix-status")[0].text == refusal  # not the server's English "another fix is being built"
+    deadline = time.monotonic() + BUILD_WAIT
+    while httpx.get(f"{base}/admin/fixes/{drafted['id']}", headers=auth, timeout=30).json()["state"] == "running":
+        assert time.monotonic() < deadline, "the draft's fix did not finish"
+        time.sleep(0.5)
+
     # one click: the queries become questions of the article, the gated build runs, the service reloads
     groups[TARGET].find_element("css selector", "button[data-fix='add_question']").click()
     wait_for(driver, lambda d: css(d, "#fix-status")[0].get_attribute("data-state") in ("built", "failed"),
@@ -148,11 +183,23 @@ def test_editor_signs_in_sees_the_insight_and_fixes_a_gap(driver: Any, site: tup
     assert top_article(base, STRAY) == TARGET  # the next search answers with that article first
     wait_for(driver, lambda d: len(css(d, "#groups .admin-group")) >= 1, "the insight did not reload")
 
+    # both fixed groups are marked handled (their queries are questions of the article, or of the draft) and
+    # offer no fix that lint would refuse
+    def handled(d: Any) -> set[str]:
+        return {g.text for g in css(d, "#groups .admin-group[data-status='handled']")}
+
+    wait_for(driver, lambda d: len(handled(d)) == 2, "the fixed groups are not marked handled")
+    assert any(STRAY in text for text in handled(driver))
+    assert any(TOPICS["new_article"][0] in text for text in handled(driver))
+    assert not css(driver, "#groups .admin-group[data-status='handled'] button")
+    assert css(driver, "#groups .admin-group[data-status='handled']")[0].text.count(strings["admin_group_handled"]) == 1
+
     css(driver, "#signout")[0].click()
     wait_for(driver, lambda d: css(d, "#signin")[0].is_displayed(), "sign-out did not return to the form")
     assert httpx.get(base + "/admin/insight.json").status_code == 401
-    errors = [e["message"] for e in driver.get_log("browser") if "favicon" not in e["message"]
-              and "401" not in e["message"]]  # the wrong key's and the signed-out check's 401s are expected
+    expected = ("favicon", "status of 401", "/admin/fixes - Failed to load resource: the server responded with a "
+                "status of 409")  # the wrong key's and the signed-out check's 401s, the refusal while the draft built
+    errors = [e["message"] for e in driver.get_log("browser") if not any(x in e["message"] for x in expected)]
     assert errors == []
 
 

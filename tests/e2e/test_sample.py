@@ -45,6 +45,25 @@ def test_colloquial_korean_finds_the_right_article_first(searcher: Searcher, que
     assert top_ids(searcher, query, k=1) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("query", "expected", "decisions"),
+    [
+        # the general fee used to be one section of the delivery FAQ page: the return fee article won, answered
+        ("배송비", "shipping-fee", {"answer", "suggest"}),
+        ("배송비 얼마예요", "shipping-fee", {"answer", "suggest"}),
+        ("택배비 얼마", "shipping-fee", {"answer", "suggest"}),
+        ("반품 배송비", "return-shipping-fee", {"answer", "suggest"}),
+        # no article held the word 영업시간: the right top hit was sent to none
+        ("영업시간", "cs-phone-hours", {"answer", "suggest"}),
+        ("상담 시간 언제까지", "cs-phone-hours", {"answer", "suggest"}),
+    ],
+)
+def test_short_fee_and_hours_queries(searcher: Searcher, query: str, expected: str, decisions: set[str]) -> None:
+    resp = searcher.search(query, k=3)
+    assert resp.results[0].article_id == expected, [h.article_id for h in resp.results]
+    assert resp.decision in decisions, (resp.decision, resp.confidence)
+
+
 def test_missing_spaces_still_find_the_article(searcher: Searcher) -> None:
     # without the respaced embedding, "택배언제와요" put "반품 회수는 언제 오나요" (pickup) first
     assert top_ids(searcher, "택배언제와요", k=1) == ["delivery-tracking"]

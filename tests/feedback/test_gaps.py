@@ -120,6 +120,129 @@ def test_unusable_store_gives_no_client_sets() -> None:
     assert gap_clients(Broken(), 30) == {}  # type: ignore[arg-type]
 
 
+# --- what customers voted "not helpful" ----------------------------------------------------------------
+
+
+class StubSearcher:
+    """Answers every query with the same ranked articles, confidence and on-topic probability."""
+
+    def __init__(self, ranked: list[str], confidence: float, on_topic: float) -> None:
+        from types import SimpleNamespace
+
+        self.ranked, self.confidence, self.on_topic = ranked, confidence, on_topic
+        self.index = SimpleNamespace(articles={a: SimpleNamespace(title=a.upper()) for a in ranked}, build_id="b")
+
+    def search_many(self, texts: list[str], k: int = 5) -> list[Any]:
+        from kb.search.searcher import Hit, SearchResponse
+
+        hits = tuple(Hit(a, a, a, "", "", "", "ko", 1.0, 0.9, 1.0, (), "question") for a in self.ranked[:k])
+        return [SearchResponse(t, hits, "suggest", self.confidence, 1.0, self.on_topic) for t in texts]
+
+
+def test_suggest_passes_over_an_article_voted_not_helpful() -> None:
+    from kb.feedback.gaps import suggest
+
+    searcher = StubSearcher(["return-shipping-fee", "shipping-fee", "exchange-request"], 0.6, 0.99)
+    assert suggest(searcher, ["배송비"]).article_id == "return-shipping-fee"  # type: ignore[arg-type]
+    # customers said the first does not answer it: the next one, with the chance that a right one is among the
+    # others, (0.99 - 0.6) / (1 - 0.6)
+    found = suggest(searcher, ["배송비"], exclude={"return-shipping-fee"})  # type: ignore[arg-type]
+    assert (found.kind, found.article_id, found.on_topic) == ("add_question", "shipping-fee", 0.975)
+    # a confident first answer voted down leaves little chance for the others: a new article
+    sure = StubSearcher(["return-shipping-fee", "shipping-fee"], 0.99, 0.995)
+    found = suggest(sure, ["배송비"], exclude={"return-shipping-fee"})  # type: ignore[arg-type]
+    assert found.kind == "new_article" and found.article_id is None
+    assert suggest(sure, ["배송비"], exclude={"return-shipping-fee", "shipping-fee"}).kind == "new_article"  # type: ignore[arg-type]
+
+
+def test_a_group_never_goes_to_an_article_voted_not_helpful_for_its_queries(tmp_path: Path,
+                                                                             small_index: Path) -> None:
+    from kb.feedback.gapmarks import voted_down
+    from kb.feedback.gaps import find_gaps
+
+    searcher = open_build(small_index, FakeEmbedder())
+    store = FeedbackStore(SQLiteEngine(tmp_path / "votes.sqlite"))
+    store.add_unanswered("택배 언제 와요", "none", "f")
+    memo: dict[tuple[str, ...], Suggestion] = {}
+
+    def group_of(groups: list[GapGroup]) -> GapGroup:
+        return next(g for g in groups if "택배 언제 와요" in g.examples)
+
+    before = group_of(find_gaps(store, searcher, memo=memo))
+    assert before.suggestion.article_id == "delivery-tracking" and before.not_helpful == ()
+    store.add("택배 언제 와요", "delivery-tracking", False, "g")  # the answer shown did not help
+    store.add("택배 언제 와요", "return-request", True, "g")  # a helpful vote rules nothing out
+    assert voted_down(store) == {"택배 언제 와요": {"delivery-tracking"}}
+    after = group_of(find_gaps(store, searcher, memo=memo))  # the same memo: the votes are part of its key
+    assert after.suggestion.article_id != "delivery-tracking" and after.not_helpful == ("delivery-tracking",)
+    assert after.to_json()["not_helpful"] == ["delivery-tracking"]
+    assert "voted not helpful: delivery-tracking" in format_groups([after], 30)
+
+
+def test_votes_of_an_unusable_store_rule_nothing_out() -> None:
+    from kb.feedback.gapmarks import voted_down
+    from kb.feedback.store import StoreUnavailable
+
+    class Broken:
+        def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+            raise StoreUnavailable("down")
+
+    assert voted_down(Broken()) == {}  # type: ignore[arg-type]
+
+
+# --- what editors handled already ----------------------------------------------------------------------
+
+
+def test_handled_wordings_are_the_questions_of_articles_and_drafts(small_kb: Path, write_article: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.feedback.gapmarks as marks
+    from kb.articles.lint import _norm
+
+    write_article("gap-1", "(초안)", folder=small_kb / "drafts", title="판매자 연락처", status="draft",
+                  questions=["셀러한테 물어보고 싶어요"])
+    askers = marks.Askers()
+    found = askers.read(small_kb)
+    assert found[marks.question_key("택배 언제 와요")] == marks.Asker(
+        "delivery-tracking", "배송 조회는 어떻게 하나요?", "delivery-tracking.md", False)
+    assert found[marks.question_key("셀러한테 물어보고 싶어요!")] == marks.Asker(
+        "gap-1", "판매자 연락처", "drafts/gap-1.md", True)
+    for text in ("택배 언제 와요?", "Refund  Timing!", "비번_까먹었어요"):  # the comparison lint makes
+        assert marks.question_key(text) == _norm(text)
+    assert marks.handled_json(["택배 언제 와요", "판매자 연락처"], found)["status"] == "handled"
+    partly = marks.handled_json(["택배 언제 와요", "포장 뜯었는데 반품 돼요"], found)
+    assert partly == {"status": "partly_handled", "handled": [{
+        "query": "택배 언제 와요", "article_id": "delivery-tracking", "title": "배송 조회는 어떻게 하나요?",
+        "file": "delivery-tracking.md", "draft": False}]}
+    assert marks.handled_json(["포장 뜯었는데 반품 돼요"], found) == {"status": "open", "handled": []}
+
+    parsed: list[Path] = []
+    real = marks.parse_article
+
+    def counted(path: Path) -> Any:
+        parsed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(marks, "parse_article", counted)
+    assert askers.read(small_kb) == found and parsed == []  # nothing changed: nothing parsed again
+    write_article("gap-1", "(초안)", folder=small_kb / "drafts", title="판매자 연락처", status="draft",
+                  questions=["셀러한테 물어보고 싶어요", "입점 업체 전화번호"])
+    assert marks.question_key("입점 업체 전화번호") in askers.read(small_kb)
+    assert parsed == [small_kb / "drafts" / "gap-1.md"]
+    (small_kb / "drafts" / "gap-1.md").unlink()
+    assert marks.question_key("판매자 연락처") not in askers.read(small_kb)
+    (small_kb / "broken.md").write_text("no front matter", encoding="utf-8")
+    assert marks.question_key("택배 언제 와요") in askers.read(small_kb)  # a broken file is lint's business
+
+
+def test_without_the_articles_folder_the_served_articles_ask(tmp_path: Path, small_kb: Path) -> None:
+    from kb.articles.parse import load_articles
+    from kb.feedback.gapmarks import Asker, Askers, question_key
+
+    served = [a for a in load_articles(small_kb) if a.published]
+    found = Askers().read(tmp_path / "nowhere", served)
+    assert found[question_key("반품하고 싶어요")] == Asker("return-request", "반품 신청은 어떻게 하나요?", "", False)
+
+
 def test_json_and_text() -> None:
     groups = [GapGroup(3, ("a", "b"), 2, Suggestion("add_question", "x", "엑스", 0.9)),
               GapGroup(1, ("c",), 1, Suggestion("new_article", on_topic=0.2))]

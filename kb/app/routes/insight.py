@@ -17,6 +17,7 @@ from kb.app.errors import ADMIN_RESPONSES
 from kb.app.i18n import choose_lang
 from kb.app.routes.pages import PAGE_HEADERS, render_page
 from kb.feedback.fixjobs import FixStatus
+from kb.feedback.gapmarks import Askers, handled_json
 from kb.feedback.gaps import Suggestion, VectorCache, find_gaps
 
 if TYPE_CHECKING:
@@ -30,10 +31,12 @@ GROUPS_SHOWN = 20
 
 @dataclass
 class InsightState:
-    """What the insight keeps in this process: query vectors and suggestions for the gap groups."""
+    """What the insight keeps in this process: query vectors and suggestions for the gap groups, and the
+    articles' questions (to mark the wordings handled already)."""
 
     vectors: VectorCache = field(default_factory=VectorCache)
     suggestions: dict[tuple[str, ...], Suggestion] = field(default_factory=dict)
+    askers: Askers = field(default_factory=Askers)
 
 
 def _state(request: Request) -> InsightState:
@@ -59,13 +62,23 @@ Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="look back this many 
 
 
 def gap_groups(svc: KBService, state: InsightState, days: int, limit: int = GROUPS_SHOWN) -> list[dict[str, Any]]:
-    """The gap groups (kb.feedback.gaps) as JSON: ``kb gaps --json``'s, with each group's number of queries and the
-    suggested article's title. The first call after a start embeds every gap query; later ones the new ones."""
+    """The gap groups (kb.feedback.gaps) as JSON: ``kb gaps --json``'s, with each group's number of queries, the
+    suggested article's title, the articles voted "not helpful" for its queries (never suggested) and its shown
+    queries that an article or a draft asks already (``status``: open | partly_handled | handled; see
+    :mod:`kb.feedback.gapmarks`). The first call after a start embeds every gap query; later ones the new ones."""
     groups = find_gaps(svc.store, svc.searcher, days=days, limit=limit, cache=state.vectors, memo=state.suggestions)
     if len(state.suggestions) > 5000:  # mostly suggestions made on builds gone since: start again
         state.suggestions.clear()
-    return [{**g.to_json(), "queries": g.queries, "suggestion": {**g.suggestion.to_json(), "title": g.suggestion.title}}
-            for g in groups]
+    askers = state.askers.read(svc.settings.articles_dir, svc.index.articles.values())
+    return [{**g.to_json(), "queries": g.queries, "suggestion": {**g.suggestion.to_json(), "title": g.suggestion.title},
+             "not_helpful": list(g.not_helpful), **handled_json(g.examples, askers)} for g in groups]
+
+
+def fix_targets(svc: KBService) -> list[dict[str, str]]:
+    """The articles a group's queries may be added to (the served ones, which ``POST /admin/fixes`` accepts), by
+    category and title: the page's choice of target."""
+    articles = sorted(svc.index.articles.values(), key=lambda a: (a.category, a.title, a.id))
+    return [{"article_id": a.id, "title": a.title, "category": a.category, "locale": a.locale} for a in articles]
 
 
 def insight(svc: KBService, state: InsightState, days: int, groups: bool = True) -> dict[str, Any]:
@@ -90,7 +103,7 @@ def insight(svc: KBService, state: InsightState, days: int, groups: bool = True)
                      "per_day": [asdict(d) for d in per_day]},
         "articles": ratings,
         "top_queries": [asdict(q) for q in store.top_queries(days, 20)],
-        **({"groups": gap_groups(svc, state, days)} if groups else {}),
+        **({"groups": gap_groups(svc, state, days), "targets": fix_targets(svc)} if groups else {}),
         "fix": fix_json(latest) if latest else None,
     }
 
@@ -108,9 +121,10 @@ def insight_json(request: Request, svc: ServiceDep, days: Days = 30, groups: boo
 def gaps_json(request: Request, svc: ServiceDep, days: Days = 30,
               limit: Annotated[int, Query(ge=1, le=100)] = GROUPS_SHOWN, authorization: AuthHeader = None,
               kb_admin: SessionCookie = None) -> dict[str, Any]:
-    """``{"groups": [...]}``: the searches without a good answer grouped by meaning, as ``kb gaps --json``."""
+    """``{"groups": [...], "targets": [...]}``: the searches without a good answer grouped by meaning, as ``kb gaps
+    --json`` (see :func:`gap_groups`), and the articles their queries may be added to."""
     signed_in(request, authorization, kb_admin)
-    return {"groups": gap_groups(svc, _state(request), days, limit)}
+    return {"groups": gap_groups(svc, _state(request), days, limit), "targets": fix_targets(svc)}
 
 
 @router.get("/admin/chart.svg", responses=RESPONSES, response_class=Response)

@@ -1,5 +1,7 @@
 /* The editors' search insight page: sign in with the admin key, then searches per day (a chart drawn by the
  * server), the gap groups with one-click fixes, top queries and the helpful ratio per article.
+ * A group's queries go to the article the editor picks (the suggestion preselected); queries an article or a
+ * draft asks already are shown as handled, not offered again. Errors are shown in the page's language.
  * The session lives in an HttpOnly cookie; requests that change something carry the CSRF token. */
 (function () {
   "use strict";
@@ -32,6 +34,7 @@
     if (!res.ok) {
       const err = new Error((data && data.detail) || "HTTP " + res.status);
       err.status = res.status;
+      err.field = data && data.field;
       throw err;
     }
     return data;
@@ -98,7 +101,7 @@
       .then((data) => { if (seq === state.loadSeq) render(data); }, failed);
     try {
       const data = await api("GET", "/admin/gaps.json?" + new URLSearchParams({ days }));
-      if (seq === state.loadSeq) renderGroups(data.groups);
+      if (seq === state.loadSeq) renderGroups(data.groups, data.targets || []);
     } catch (err) {
       failed(err);
     } finally {
@@ -134,42 +137,85 @@
     return el("tr", {}, el("td", { colspan: String(span), class: "muted" }, t("admin_none_yet")));
   }
 
-  function renderGroups(groups) {
+  function renderGroups(groups, targets) {
     if (!groups.length) {
       groupsList.replaceChildren(el("li", { class: "muted admin-group-empty" }, t("admin_gaps_empty")));
       return;
     }
-    groupsList.replaceChildren(...groups.map(group));
+    groupsList.replaceChildren(...groups.map((g, i) => group(g, i, targets)));
   }
 
-  function group(g, index) {
+  function group(g, index, targets) {
     const add = g.suggestion.kind === "add_question";
     const title = g.suggestion.title || g.suggestion.article_id;
+    const handled = new Map((g.handled || []).map((h) => [h.query, h]));
+    const done = g.status === "handled";
+    // one article or draft asks them all: said once, in the head, rather than beside every query
+    const owner = done && new Set(g.handled.map((h) => h.article_id)).size === 1 ? g.handled[0] : null;
     const boxes = g.examples.map((q, i) => {
       const id = "g" + index + "-q" + i;
-      return el("li", { class: "admin-query" },
-        el("input", { type: "checkbox", id, checked: true, value: q }), " ", el("label", { for: id }, q));
+      const h = handled.get(q);
+      return el("li", { class: "admin-query" + (h ? " admin-query-handled" : "") },
+        el("input", { type: "checkbox", id, checked: !h, disabled: Boolean(h), value: q }), " ",
+        el("label", { for: id }, q),
+        h && !owner ? el("span", { class: "admin-query-note" }, handledNote(h)) : null);
     });
     const list = el("ul", { class: "admin-queries" }, ...boxes);
-    const chosen = () => Array.from(list.querySelectorAll("input:checked")).map((b) => b.value);
-    const buttons = [];
-    if (add) {
-      buttons.push(el("button", { type: "button", class: "btn btn-small btn-primary", dataset: { fix: "add_question" },
-                                  onclick: () => fix({ kind: "add_question", article_id: g.suggestion.article_id },
-                                                     chosen()) },
-                      t("admin_fix_add", { title })));
+    const chosen = () => Array.from(list.querySelectorAll("input:checked:not(:disabled)")).map((b) => b.value);
+    const voted = g.not_helpful || [];
+    const titleOf = (id) => (targets.find((a) => a.article_id === id) || {}).title || id;
+    const head = el("div", { class: "admin-group-head" },
+      el("strong", { class: "admin-group-count" }, t("admin_group_count", { n: g.count, q: g.queries })),
+      done ? el("span", { class: "admin-handled" }, t("admin_group_handled"))
+           : el("span", { class: "admin-suggestion admin-suggestion-" + g.suggestion.kind },
+                add ? t("admin_suggest_add", { title }) : t("admin_suggest_new")),
+      owner ? el("span", { class: "admin-query-note" }, handledNote(owner)) : null);
+    const item = el("li", { class: "admin-group", dataset: { kind: g.suggestion.kind, status: g.status || "open",
+                                                             articleId: g.suggestion.article_id || "" } },
+      head,
+      voted.length ? el("p", { class: "admin-voted muted" },
+                        t("admin_voted_down", { titles: voted.map((id) => "‘" + titleOf(id) + "’").join(", ") }))
+                   : null,
+      list);
+    if (done) return item; // every shown query is asked already: nothing left to fix here
+
+    const selectId = "g" + index + "-target";
+    const select = el("select", { id: selectId, class: "admin-target-select" },
+      el("option", { value: "" }, t("admin_target_choose")),
+      ...categories(targets).map(([category, articles]) => el("optgroup", { label: category },
+        ...articles.map((a) => el("option", { value: a.article_id },
+          a.title + (voted.includes(a.article_id) ? " (" + t("admin_not_helpful") + ")" : ""))))));
+    select.value = add && targets.some((a) => a.article_id === g.suggestion.article_id) ? g.suggestion.article_id : "";
+    const addButton = el("button", { type: "button", class: "btn btn-small" + (add ? " btn-primary" : ""),
+                                     dataset: { fix: "add_question" },
+                                     onclick: () => fix({ kind: "add_question", article_id: select.value }, chosen()) });
+    const update = () => {
+      addButton.textContent = select.value ? t("admin_fix_add", { title: titleOf(select.value) })
+                                           : t("admin_target_choose");
+      addButton.disabled = state.fixing || !select.value;
+    };
+    select.addEventListener("change", update);
+    update();
+    const newButton = el("button", { type: "button", class: "btn btn-small" + (add ? "" : " btn-primary"),
+                                     dataset: { fix: "new_article" },
+                                     onclick: () => fix({ kind: "new_article" }, chosen()) }, t("admin_fix_new"));
+    item.append(el("div", { class: "admin-group-actions" },
+      el("label", { class: "admin-target", for: selectId }, t("admin_target_label")), select, addButton, newButton));
+    return item;
+  }
+
+  function categories(targets) {
+    const out = new Map();
+    for (const a of targets) {
+      if (!out.has(a.category)) out.set(a.category, []);
+      out.get(a.category).push(a);
     }
-    buttons.push(el("button", { type: "button", class: "btn btn-small" + (add ? "" : " btn-primary"),
-                                dataset: { fix: "new_article" },
-                                onclick: () => fix({ kind: "new_article" }, chosen()) }, t("admin_fix_new")));
-    return el("li", { class: "admin-group", dataset: { kind: g.suggestion.kind,
-                                                        articleId: g.suggestion.article_id || "" } },
-      el("div", { class: "admin-group-head" },
-        el("strong", { class: "admin-group-count" }, t("admin_group_count", { n: g.count, q: g.queries })),
-        el("span", { class: "admin-suggestion admin-suggestion-" + g.suggestion.kind },
-           add ? t("admin_suggest_add", { title }) : t("admin_suggest_new"))),
-      list,
-      el("div", { class: "admin-group-actions" }, ...buttons));
+    return Array.from(out);
+  }
+
+  function handledNote(h) {
+    return h.draft ? t("admin_handled_draft", { file: h.file || h.article_id })
+                   : t("admin_handled_question", { title: h.title || h.article_id });
   }
 
   // --- one-click fixes -------------------------------------------------------------------------------
@@ -199,26 +245,52 @@
                                                               : t("admin_fix_built"));
         load();
       } else {
+        // lint's and the content tests' lines name files and lines: kept as written, under a translated summary
         showFix("admin-fix-failed", t("admin_fix_failed"), job.messages);
       }
     } catch (err) {
       if (err.status === 401) showSignin();
-      else showFix("admin-fix-error", t("admin_fix_error", { reason: err.message }));
+      else showFix("admin-fix-error", t("admin_fix_error", { reason: await errorReason(err) }));
     } finally {
       setFixing(false);
     }
   }
 
+  // The server's reasons are English, for API clients and logs; the page says what happened in its language.
+  async function errorReason(err) {
+    switch (err.status) {
+      case 403: return t("admin_err_session");
+      case 409: return (await fixRunning()) ? t("admin_err_busy") : t("admin_err_cannot");
+      case 422: return t("admin_err_cannot"); // the page offers only what the server accepts: a stale page
+      case 502: case 503: case 504: return t("admin_err_unavailable");
+      default: return t("admin_err_other"); // no answer at all (network), a lost fix (404), ...
+    }
+  }
+
+  // A 409 is either another fix holding the articles (one at a time, on every replica) or this one impossible.
+  async function fixRunning() {
+    try {
+      const data = await api("GET", "/admin/insight.json?" + new URLSearchParams({ days: "1", groups: "false" }));
+      return Boolean(data.fix && data.fix.state === "running");
+    } catch (err) {
+      return false;
+    }
+  }
+
   function setFixing(on) {
     state.fixing = on;
-    groupsList.querySelectorAll("button[data-fix]").forEach((b) => { b.disabled = on; });
+    groupsList.querySelectorAll("button[data-fix]").forEach((b) => {
+      const select = b.parentElement && b.parentElement.querySelector("select");
+      b.disabled = on || (b.dataset.fix === "add_question" && Boolean(select) && !select.value);
+    });
   }
 
   function showFix(kind, text, messages) {
     fixStatus.className = "admin-fix-status " + kind;
     fixStatus.dataset.state = kind.replace("admin-fix-", "");
     fixStatus.replaceChildren(text, ...(messages && messages.length
-      ? [el("ul", { class: "admin-messages" }, ...messages.map((m) => el("li", {}, m)))] : []));
+      ? [el("details", { class: "admin-messages-box" }, el("summary", {}, t("admin_fix_details")),
+            el("ul", { class: "admin-messages" }, ...messages.map((m) => el("li", {}, m))))] : []));
   }
 
   // --- start ---------------------------------------------------------------------------------------
