@@ -4,13 +4,18 @@ on a build. The CLI, the service, ``kb eval``, the content tests and the benchma
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.articles.lint import LintReport, lint_articles, where
 from kb.errors import ContentTestsFailed, KBError
+from kb.feedback.connect import open_engine
+from kb.feedback.engine import StoreUnavailable
+from kb.feedback.evidence import Evidence
+from kb.feedback.learning import learn, live_questions
+from kb.feedback.store import FILENAME
 from kb.index.build import BuildStats, build_index
 from kb.index.store import build_lock, load_index
 from kb.search.fusion import DEFAULT, FusionConfig
@@ -41,6 +46,28 @@ def preview_dir(index_dir: Path) -> Path:
     return index_dir.with_name(index_dir.name + "-preview")
 
 
+def learned_from_store(settings: Settings,
+                       articles: Sequence[Article]) -> tuple[dict[str, tuple[str, ...]], str | None]:
+    """The learned questions a build takes: the feedback store's evidence and the editors' decisions through the
+    one policy (:func:`kb.feedback.learning.learn`, in the mode of KB_LEARN), as article id -> wordings; and a
+    note when the store could not be read (the build goes on without them: a learned question is a bonus,
+    never a reason to keep an editor's fix out). Nothing is read, and no store created, while KB_LEARN=off or
+    before any SQLite store exists."""
+    if settings.learn == "off":
+        return {}, None
+    if not settings.database_url and not (Path(settings.index_dir) / FILENAME).exists():
+        return {}, None
+    engine = open_engine(settings)
+    try:
+        evidence = Evidence(engine)
+        rows, decisions = evidence.rows(), evidence.decisions()
+    except StoreUnavailable as e:
+        return {}, f"built without learned questions: {e}"
+    finally:
+        engine.close()
+    return live_questions(learn(rows, decisions, articles, settings.learn)), None
+
+
 def gated_build(
     settings: Settings,
     embedder: Embedder,
@@ -53,6 +80,7 @@ def gated_build(
     on_total: Callable[[int], None] | None = None,
     before_check: Callable[[], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    learned: Mapping[str, Sequence[str]] | None = None,
 ) -> BuildStats:
     """Lint the articles (or take ``report``), build, run the content tests on the new build when ``check``,
     and only then switch it in. Raises :class:`LintFailed` or :class:`~kb.errors.ContentTestsFailed`, leaving
@@ -60,6 +88,10 @@ def gated_build(
 
     One gated build of an index root runs at a time (``on_wait`` is told when another holds it); a ``report``
     read before waiting is read again, as the other build's editor may have changed the articles meanwhile.
+
+    ``learned`` (article id -> wordings) is the set of learned questions to fold in; by default it comes from
+    the feedback store through the policy (:func:`learned_from_store`). Pass a build's own set
+    (:func:`kb.index.store.read_learned`) to rebuild it exactly. ``stats.notes`` says when the store was away.
     """
     target = index_dir or (preview_dir(settings.index_dir) if drafts else settings.index_dir)
     with build_lock(target, on_wait) as waited:
@@ -76,9 +108,13 @@ def gated_build(
             if failures:
                 raise ContentTestsFailed(failures)
 
-        return build_index(articles, embedder, target, include_drafts=drafts,
-                           config_files=config_files(settings.articles_dir), progress=progress,
-                           on_total=on_total, check=content_tests if check else None)
+        note = None
+        if learned is None:
+            learned, note = learned_from_store(settings, articles)
+        stats = build_index(articles, embedder, target, include_drafts=drafts,
+                            config_files=config_files(settings.articles_dir), progress=progress,
+                            on_total=on_total, check=content_tests if check else None, learned=learned)
+        return replace(stats, notes=(*stats.notes, note)) if note else stats
 
 
 def open_searcher(

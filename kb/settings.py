@@ -17,6 +17,7 @@ from kb.errors import ConfigError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 PRECISIONS = ("fp32", "int8")
+LEARN_MODES = ("auto", "review", "off")  # KB_LEARN, see kb.feedback.learning
 
 
 def _default_cache_dir() -> Path:
@@ -50,6 +51,9 @@ class Settings:
     body_timeout: float = 10.0  # seconds to send a request body, so half-sent bodies cannot hold connections
     cors_origins: tuple[str, ...] = ()  # shop sites allowed to call the public API from the browser (the widget)
     log_days: int = 90  # days the search log is kept
+    # learning from customers and agents (kb.feedback.learning): auto = pairs that pass the guards go live at
+    # the next build; review = each waits for an editor's accept; off = nothing learned (nor recorded)
+    learn: str = "auto"
 
     # environment variable -> field name
     ENV: Mapping[str, str] = field(
@@ -74,6 +78,7 @@ class Settings:
             "KB_BODY_TIMEOUT": "body_timeout",
             "KB_CORS_ORIGINS": "cors_origins",
             "KB_LOG_DAYS": "log_days",
+            "KB_LEARN": "learn",
         },
         repr=False,
         compare=False,
@@ -115,6 +120,11 @@ def _coerce(name: str, value: Any) -> Any:
         if text not in PRECISIONS:
             raise ConfigError(f"setting precision (KB_PRECISION) must be one of {', '.join(PRECISIONS)}, got {value!r}")
         return text
+    if name == "learn":
+        mode = str(value).strip().lower()
+        if mode not in LEARN_MODES:
+            raise ConfigError(f"setting learn (KB_LEARN) must be one of {', '.join(LEARN_MODES)}, got {value!r}")
+        return mode
     if name in {"admin_key", "agent_key", "metrics_key", "database_url"}:
         return str(value) or None
     if name == "body_timeout":

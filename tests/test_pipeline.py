@@ -10,7 +10,10 @@ import pytest
 
 from kb.articles.lint import lint_articles
 from kb.errors import KBError
-from kb.index.store import build_lock, load_index
+from kb.feedback.evidence import Evidence
+from kb.feedback.sqlite import SQLiteEngine
+from kb.feedback.store import FILENAME
+from kb.index.store import build_lock, load_index, read_learned
 from kb.pipeline import LintFailed, gated_build
 from kb.settings import Settings
 from tests.support.fakes import FakeEmbedder
@@ -97,3 +100,39 @@ def test_an_unwritable_index_root_is_one_clear_line(tmp_path: Path, small_kb: Pa
     blocker.write_text("x")
     with pytest.raises(KBError, match="cannot write in the index folder .*; the live index is unchanged"):
         gated_build(Settings.from_env({}, articles_dir=small_kb, index_dir=blocker / "index"), FakeEmbedder())
+
+
+# -- learned questions: from the feedback store, through the policy, into the gated build -----------------------
+
+def _evidence(settings: Settings) -> Evidence:
+    return Evidence(SQLiteEngine(Path(settings.index_dir) / FILENAME))
+
+
+def test_the_gated_build_folds_in_what_the_store_taught(small_kb: Path, tmp_path: Path) -> None:
+    settings = _settings(small_kb, tmp_path)
+    evidence = _evidence(settings)
+    evidence.add("내 물건 어디쯤이에요?", "delivery-tracking", "helpful", "c1", 2)
+    evidence.add("반품 택배 안 와요", "return-request", "helpful", "c2", None)  # outside kb's top 3: pending
+    stats = gated_build(settings, FakeEmbedder())
+    assert stats.learned == 1 and stats.notes == ()
+    assert read_learned(settings.index_dir) == {"delivery-tracking": ("내 물건 어디쯤이에요",)}
+    evidence.decide("반품 택배 안 와요", "return-request", "accepted")
+    evidence.decide("내 물건 어디쯤이에요", "delivery-tracking", "rejected")
+    assert read_learned(Path(gated_build(settings, FakeEmbedder()).path)) == {
+        "return-request": ("반품 택배 안 와요",)}
+    review = Settings.from_env({"KB_LEARN": "review"}, articles_dir=small_kb, index_dir=settings.index_dir)
+    assert gated_build(review, FakeEmbedder()).learned == 1  # the accepted pair
+    off = Settings.from_env({"KB_LEARN": "off"}, articles_dir=small_kb, index_dir=settings.index_dir)
+    assert gated_build(off, FakeEmbedder()).learned == 0
+    # a given set (a build's own, to reproduce it) is taken as it is
+    assert gated_build(off, FakeEmbedder(), learned={"password-reset": ["비번 모름"]}).learned == 1
+
+
+def test_a_build_creates_no_store_and_goes_on_without_one(small_kb: Path, tmp_path: Path) -> None:
+    settings = _settings(small_kb, tmp_path)
+    assert gated_build(settings, FakeEmbedder()).learned == 0
+    assert not (Path(settings.index_dir) / FILENAME).exists()
+    (Path(settings.index_dir) / FILENAME).mkdir()  # a store that cannot be opened (a folder in its way)
+    stats = gated_build(settings, FakeEmbedder())
+    assert stats.learned == 0 and len(stats.notes) == 1 and "built without learned questions" in stats.notes[0]
+    assert load_index(settings.index_dir).manifest["counts"]["learned"] == 0

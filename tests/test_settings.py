@@ -27,3 +27,11 @@ def test_environment_then_arguments() -> None:
 def test_bad_port_is_a_config_error(port: str) -> None:
     with pytest.raises(ConfigError, match="port"):
         Settings.from_env({"KB_PORT": port})
+
+
+def test_learning_mode() -> None:
+    assert Settings.from_env({}).learn == "auto"
+    assert Settings.from_env({"KB_LEARN": " Review "}).learn == "review"
+    assert Settings.from_env({"KB_LEARN": "auto"}, learn="off").learn == "off"
+    with pytest.raises(ConfigError, match="KB_LEARN"):
+        Settings.from_env({"KB_LEARN": "sometimes"})

@@ -27,6 +27,7 @@ PUBLIC: Mapping[str, frozenset[str]] = {
     "/feedback": frozenset({"POST"}),
     "/unanswered": frozenset({"POST"}),
     "/searches": frozenset({"POST"}),
+    "/signals": frozenset({"POST"}),
     "/widget.js": frozenset({"GET", "HEAD"}),
 }
 ARTICLE_PREFIX = "/articles/"  # GET /articles/{id}

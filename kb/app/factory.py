@@ -32,7 +32,7 @@ def create_app(
     from kb.app.metrics import HTTPMetrics, Metrics
     from kb.app.metrics import router as metrics_router
     from kb.app.middleware import BodyLimit, RateLimit, SecurityHeaders
-    from kb.app.routes import admin, fixes, health, insight, search, session
+    from kb.app.routes import admin, fixes, health, insight, learned, search, session, signals
     from kb.app.routes.pages import router as web_router
     from kb.app.routes.widget import router as widget_router
 
@@ -72,7 +72,8 @@ def create_app(
     for router in (health.router, search.router, admin.router, metrics_router, web_router):
         app.include_router(router)
     app.include_router(widget_router)  # /widget.js: the search box for a shop's own pages
-    for router in (session.router, insight.router, fixes.router):  # /admin: editors sign in, insight, fixes
+    app.include_router(signals.router)  # evidence for learning
+    for router in (session.router, insight.router, fixes.router, learned.router):  # /admin
         app.include_router(router)
     docs.install(app)
     # the last added runs first: count everything, then headers on every answer, then refuse early

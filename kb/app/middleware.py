@@ -37,6 +37,7 @@ RATE_LIMITED: Mapping[tuple[str, str], tuple[str, str]] = {
     ("POST", "/feedback"): ("reports", "rate_reports"),
     ("POST", "/unanswered"): ("reports", "rate_reports"),
     ("POST", "/searches"): ("searches", "rate_reports"),  # same limit, its own budget: searching never uses up votes
+    ("POST", "/signals"): ("signals", "rate_reports"),  # evidence for learning: the same limit, its own budget
 }
 
 

@@ -100,13 +100,19 @@ class HealthOut(BaseModel):
                                 description="why the service is degraded: a failed reload, an unusable feedback store")
 
 
+LEARNED = "learned"  # the entry field of a wording kb learned from customers and agents (kb.feedback.learning)
+
+
 def hit_out(hit: Hit) -> SearchHit:
+    """A hit as JSON. A learned wording is never shown: it is a stranger's text (scrubbed, but not written by an
+    editor), so a hit on one shows the article's title and says only that it matched a learned wording."""
+    question = hit.title if hit.entry_field == LEARNED else hit.question
     return SearchHit(
-        article_id=hit.article_id, title=hit.title, question=hit.question, answer=hit.answer,
+        article_id=hit.article_id, title=hit.title, question=question, answer=hit.answer,
         answer_html=to_html(hit.answer), snippet=hit.snippet,
         snippet_html=highlight(hit.snippet, hit.matched_terms), category=hit.category, locale=hit.locale,
         score=round(hit.score, 4),
-        why=Why(matched_question=hit.question, field=hit.entry_field, matched_terms=list(hit.matched_terms),
+        why=Why(matched_question=question, field=hit.entry_field, matched_terms=list(hit.matched_terms),
                 dense=round(hit.dense_score, 4), lexical=round(hit.lexical_score, 4)),
     )
 

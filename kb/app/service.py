@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kb.errors import KBError
 from kb.feedback.connect import open_engine
+from kb.feedback.evidence import Evidence
 from kb.feedback.fixjobs import FixJobs
 from kb.feedback.signins import SignIns
 from kb.feedback.store import FeedbackStore
@@ -50,6 +51,7 @@ class KBService:
         self.store = FeedbackStore(engine)  # votes, reports, the search log
         self.signins = SignIns(engine)  # editors' sign-outs and wrong keys
         self.fixjobs = FixJobs(engine)  # one-click fixes' status
+        self.evidence = Evidence(engine)  # which article answered which wording, for learning
         self.embedder = embedder
         # query vectors outlive builds: a reload keeps them, the model is the same
         self.queries: QueryVectors = QueryVectors(embedder)

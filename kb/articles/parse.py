@@ -35,7 +35,9 @@ class Entry:
     article_id: str
     question: str
     answer: str
-    field: str  # "title" | "question" | "section" | "article" (the whole article as one passage)
+    # "title" | "question" | "section" | "article" (the whole article as one passage) | "learned" (a customer's
+    # wording kb learned for the article: kb.feedback.learning)
+    field: str
     locale: str
     category: str
 

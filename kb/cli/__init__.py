@@ -38,15 +38,15 @@ import argparse
 from collections.abc import Sequence
 
 from kb import __version__
-from kb.cli import articles, feedback, index, serve
+from kb.cli import articles, feedback, index, learn, serve
 from kb.cli.common import Subparsers, UsageError, err
 from kb.errors import KBError
 
 # the modules whose add_commands(sub) register the subcommands
-COMMAND_MODULES = (index, articles, serve, feedback)
+COMMAND_MODULES = (index, articles, serve, feedback, learn)
 
 # the order `kb --help` lists the commands in (one not named here comes last)
-ORDER = ("build", "lint", "search", "serve", "model", "eval", "feedback", "gaps", "db", "import", "export")
+ORDER = ("build", "lint", "search", "serve", "model", "eval", "feedback", "gaps", "learn", "db", "import", "export")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -121,6 +121,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         done = target.import_rows(rows)
     finally:
         target.close()
-    print(f"copied {done['votes']} votes, {done['unanswered']} unanswered searches from {source} into PostgreSQL "
-          f"({len(rows['votes']) - done['votes'] + len(rows['unanswered']) - done['unanswered']} already there)")
+    already = sum(len(rows.get(table, [])) - n for table, n in done.items())
+    print(f"copied {done['votes']} votes, {done['unanswered']} unanswered searches, {done.get('evidence', 0)} "
+          f"pieces of evidence and {done.get('learn_decisions', 0)} editors' decisions from {source} into "
+          f"PostgreSQL ({already} already there)")
     return 0

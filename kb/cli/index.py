@@ -20,7 +20,7 @@ from kb.cli.common import (
     settings_from,
 )
 from kb.errors import ContentTestsFailed
-from kb.evaluate import format_report, run_eval
+from kb.evaluate import format_learning_report, format_report, run_eval, run_learning_eval
 from kb.index.store import resolve_build
 from kb.limits import DEFAULT_K, MAX_K
 from kb.pipeline import LintFailed, open_searcher, preview_dir
@@ -52,6 +52,9 @@ def add_commands(sub: Subparsers) -> None:
     add_location_args(e)
     e.add_argument("--faq", type=existing_file, help="FAQ JSONL (benchmark format); default: the articles index")
     e.add_argument("--queries", type=existing_file, required=True, help="labelled queries JSONL")
+    e.add_argument("--learn-from", type=existing_file, metavar="EVENTS",
+                   help="events JSONL ({query, relevant_ids, client?, signal?} per line), with --faq: evaluate cold "
+                        "and after learning from the events, through the server's policy (KB_LEARN)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_eval)
 
@@ -89,6 +92,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"embedded {stats.embedded}, reused {stats.reused}; {stats.seconds:.1f}s "
         f"(total {time.perf_counter() - started:.1f}s with model load)"
     )
+    if stats.learned:
+        print(f"learned questions: {stats.learned} (from customers and agents; `kb learn` lists them)")
+    for note in stats.notes:
+        print(f"warning: {note}", file=sys.stderr)
     if args.check:
         print("content tests: all passed (checked before the switch)")
     return 0
@@ -133,7 +140,14 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """``kb eval``: retrieval quality on labelled queries (:mod:`kb.evaluate`)."""
+    """``kb eval``: retrieval quality on labelled queries (:mod:`kb.evaluate`); with ``--learn-from``, cold and
+    after learning from the events, side by side."""
+    if args.learn_from is not None:
+        if args.faq is None:
+            raise UsageError("--learn-from needs --faq: the events are replayed on a FAQ built from scratch")
+        learned = run_learning_eval(args.learn_from, args.faq, args.queries, settings=settings_from(args))
+        print(json.dumps(learned, ensure_ascii=False) if args.json else format_learning_report(learned))
+        return 0
     result = run_eval(faq_path=args.faq, queries_path=args.queries, settings=settings_from(args))
     print(json.dumps(result, ensure_ascii=False) if args.json else format_report(result))
     return 0

@@ -90,7 +90,7 @@ class PostgresEngine(Engine):
     def import_rows(self, rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, int]:
         """Copy rows exported from another store; rows already here (same day, client and target) are kept."""
         def work(conn: Any) -> dict[str, int]:
-            done = {"votes": 0, "unanswered": 0, "searches": 0}
+            done = {"votes": 0, "unanswered": 0, "searches": 0, "evidence": 0, "learn_decisions": 0}
             for key, value in rows.get("kb_meta", []):
                 conn.execute("INSERT INTO kb_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
                              (key, value))
@@ -106,6 +106,15 @@ class PostgresEngine(Engine):
                 cur = conn.execute("INSERT INTO searches (created, day, client, locale, query, decision, top_article, "
                                    "confidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
                 done["searches"] += cur.rowcount
+            for r in rows.get("evidence", []):
+                cur = conn.execute("INSERT INTO evidence (created, day, client, query, article_id, signal, rank, "
+                                   "audience, confident) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                                   "ON CONFLICT DO NOTHING", r)
+                done["evidence"] += cur.rowcount
+            for r in rows.get("learn_decisions", []):
+                cur = conn.execute("INSERT INTO learn_decisions (query, article_id, decision, decided) "
+                                   "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
+                done["learn_decisions"] += cur.rowcount
             return done
 
         return self.run(work)

@@ -107,9 +107,41 @@ def _v4(dialect: str) -> list[str]:
     ]
 
 
+def _v5(dialect: str) -> list[str]:
+    """Evidence for learning (:mod:`kb.feedback.evidence`): which article answered which wording, by whom
+    (a salted hash) and how (``signal``), with kb's own 1-based rank of the article for that wording when it
+    was recorded (computed by the server; NULL beyond the top 10), which the learning policy's top-3 guard
+    reads, and whether kb's search then answered the wording outright (``confident``: decision ``answer``; NULL:
+    not known), which its "only an editor overturns a confident answer" guard reads. One client counts once per
+    (wording, article, signal). ``learn_decisions`` holds the editors' word
+    on a pair, which the policy obeys whatever evidence comes later."""
+    return [
+        f"""CREATE TABLE evidence (
+            id {_ID[dialect]},
+            created TEXT NOT NULL,
+            day TEXT NOT NULL,
+            client TEXT NOT NULL,
+            query TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            signal TEXT NOT NULL CHECK (signal IN ('helpful', 'opened', 'reformulated', 'copied', 'unhelpful')),
+            rank INTEGER CHECK (rank IS NULL OR rank >= 1),
+            confident INTEGER CHECK (confident IS NULL OR confident IN (0, 1)),
+            audience TEXT NOT NULL CHECK (audience IN ('public', 'agents')),
+            UNIQUE (client, query, article_id, signal))""",
+        "CREATE INDEX evidence_client_day ON evidence (client, day)",
+        "CREATE INDEX evidence_pair ON evidence (query, article_id)",
+        """CREATE TABLE learn_decisions (
+            query TEXT NOT NULL,
+            article_id TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('accepted', 'rejected', 'promoted')),
+            decided TEXT NOT NULL,
+            PRIMARY KEY (query, article_id))""",
+    ]
+
+
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """(version, statements) in order; a store at version n applies every later one."""
-    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect)), (4, _v4(dialect))]
+    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect)), (4, _v4(dialect)), (5, _v5(dialect))]
 
 
 LATEST = max(v for v, _ in migrations(SQLITE))

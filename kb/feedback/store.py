@@ -252,6 +252,12 @@ class FeedbackStore(OnEngine):
             "searches": self._rows("SELECT created, day, client, locale, query, decision, top_article, confidence "
                                    "FROM searches ORDER BY id"),
             "kb_meta": self._rows("SELECT key, value FROM kb_meta ORDER BY key"),
+            # learning's evidence and the editors' decisions on it (kb.feedback.evidence): a rejection sticks,
+            # also across a move to another engine
+            "evidence": self._rows("SELECT created, day, client, query, article_id, signal, rank, audience, "
+                                   "confident FROM evidence ORDER BY id"),
+            "learn_decisions": self._rows("SELECT query, article_id, decision, decided FROM learn_decisions "
+                                          "ORDER BY query, article_id"),
             # `fixes` is left out on purpose: a fix's status matters while its editor waits for it, and its
             # outcome is in the article files and the builds already; so are the sign-in tables (sign-outs and
             # wrong keys of the last hours): after a move to another engine, editors sign in again

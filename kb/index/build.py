@@ -13,7 +13,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +46,8 @@ class BuildStats:
     removed: int
     seconds: float
     path: str
+    learned: int = 0  # learned questions in the build (entries with field "learned")
+    notes: tuple[str, ...] = ()  # what the caller should tell the editor (e.g. built without learned questions)
 
 
 class BuildCache:
@@ -154,6 +156,22 @@ def embed_entries(
     return np.ascontiguousarray(np.vstack([cached[k] for k in keys]), dtype=np.float32), len(missing)
 
 
+def learned_entries(article: Article, wordings: Sequence[str]) -> list[Entry]:
+    """Learned questions (customers' wordings, :mod:`kb.feedback.learning`) as entries of their article: embedded
+    like its questions, showing its answer, in its audience. Their ids hash the wording, so adding one never
+    renumbers another (the manifest's added / removed counts stay true)."""
+    return [Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w,
+                  article.body, "learned", article.locale, article.category) for w in wordings]
+
+
+def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The learned set a build uses: article id -> distinct non-empty wordings, sorted, for served articles only
+    (a learned question of an article that is gone is dropped, not an error)."""
+    ids = {a.id for a in served}
+    out = {a: sorted({w for w in ws if w and w.strip()}) for a, ws in learned.items() if a in ids}
+    return {a: ws for a, ws in sorted(out.items()) if ws}
+
+
 def lexical_text(article: Article) -> str:
     """Title, questions, tags and answer of an article: what lexical matching sees."""
     from kb.articles.render import to_text
@@ -163,7 +181,8 @@ def lexical_text(article: Article) -> str:
 
 
 def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entry], vectors: np.ndarray,
-                 doc_terms: Sequence[Sequence[str]], config_files: Sequence[Path]) -> dict[str, str]:
+                 doc_terms: Sequence[Sequence[str]], config_files: Sequence[Path],
+                 learned: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Write every file of a build into ``folder`` (``doc_terms``: each served article's analysed
     :func:`lexical_text`); return the configuration files copied, with hashes."""
     import faiss
@@ -187,6 +206,8 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
              entry_article=np.array([row[e.article_id] for e in entries], dtype=np.int64),
              is_doc=np.array([e.field == "article" for e in entries], dtype=bool),
              translations=np.array(translations, dtype=np.int64).reshape(-1, 2))
+    (folder / store.LEARNED).write_text(json.dumps({a: list(ws) for a, ws in learned.items()}, ensure_ascii=False,
+                                                   indent=1, sort_keys=True), encoding="utf-8")
     texts = [lexical_text(a) for a in served]
     LexicalIndex.from_terms(doc_terms).save(folder / store.LEXICAL)
     LexicalIndex.from_terms([char_ngrams(t) for t in texts]).save(folder / store.CHARS)
@@ -217,17 +238,22 @@ def build_index(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     check: Callable[[Path], None] | None = None,
+    learned: Mapping[str, Sequence[str]] | None = None,
 ) -> BuildStats:
     """Embed the articles' entries, write a complete build and switch ``index_root/current`` to it.
 
     ``check``, if given, gets the finished build's folder before the switch; whatever it raises leaves
     the live build serving and the new one removed (``kb build --check`` runs the content tests there).
+    ``learned`` (article id -> wordings, :func:`kb.feedback.learning.live_questions`) adds learned questions as
+    entries of their articles; the build keeps the set in ``learned.json`` (with the articles, all a build is
+    made from) and the manifest counts it.
     """
     from kb.text.analysis import Analyzer, Synonyms
 
     started = time.perf_counter()
     served = [a for a in articles if a.published or include_drafts]
-    entries = [e for a in served for e in a.entries()]
+    taught = usable_learned(served, learned or {})
+    entries = [e for a in served for e in (*a.entries(), *learned_entries(a, taught.get(a.id, ())))]
     if not entries:
         raise KBError("nothing to index: every article is a draft (publish one, or build with --drafts)")
     synonyms = next((Synonyms.load(p) for p in config_files if p.name.lstrip("_") == "synonyms.yml"), Synonyms())
@@ -256,7 +282,7 @@ def build_index(
     try:
         builds.mkdir(exist_ok=True)
         tmp.mkdir()
-        config = _write_build(tmp, served, entries, vectors, doc_terms, config_files)
+        config = _write_build(tmp, served, entries, vectors, doc_terms, config_files, taught)
         hashes = {e.entry_id: e.content_hash for e in entries}
         manifest = {
             "format_version": store.FORMAT_VERSION,
@@ -266,7 +292,8 @@ def build_index(
             "metric": "inner_product",
             "normalized": True,
             "counts": {"articles": len(served), "entries": len(entries),
-                       "drafts": sum(1 for a in served if not a.published)},
+                       "drafts": sum(1 for a in served if not a.published),
+                       "learned": sum(len(ws) for ws in taught.values())},
             "include_drafts": include_drafts,
             "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "files": store.build_files(tmp),
@@ -293,5 +320,5 @@ def build_index(
         embedded=embedded, reused=len(entries) - embedded,
         added=sum(1 for k in hashes if k not in previous), changed=changed,
         removed=sum(1 for k in previous if k not in hashes), seconds=time.perf_counter() - started,
-        path=str(final),
+        path=str(final), learned=sum(len(ws) for ws in taught.values()),
     )

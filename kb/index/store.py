@@ -13,6 +13,7 @@ never analyses an article or needs the model:
 ``chars/``                BM25 over character 2-3-grams
 ``suggest.json``          the type-ahead candidates (questions, titles, tags, categories), public and all
 ``config/synonyms.yml``   the synonyms in force when the build was made
+``learned.json``          the learned questions it holds (article id -> wordings, sorted; may be empty)
 ``manifest.json``         format version, model, counts, every file above with its sha256
 ========================  ===================================================================
 """
@@ -49,7 +50,7 @@ FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 VECTORS, ENTRIES, ARTICLES, TABLES, SUGGEST = "vectors.faiss", "entries.jsonl", "articles.json", "tables.npz", \
     "suggest.json"
-LEXICAL, CHARS, CONFIG = "lexical", "chars", "config"
+LEXICAL, CHARS, CONFIG, LEARNED = "lexical", "chars", "config", "learned.json"
 KEEP_BUILDS = 3  # a server may still be reading the previous build while the newest is switched in
 STALE_TMP_SECONDS = 3600  # half-written builds of killed runs older than this are removed
 LOCK = ".build.lock"  # in the index root: one gated build at a time, whichever process runs it
@@ -204,6 +205,21 @@ def load_index(path: Path, *, expected_model: str | None = None,
             f"manifest says {counts.get('entries')} entries, {counts.get('articles')} articles): {FIX}")
     return LoadedIndex(index, entries, articles, tables, lexical, chars, suggestions, synonyms, manifest, build_dir,
                        load_ms=(time.perf_counter() - started) * 1000)
+
+
+def read_learned(path: Path) -> dict[str, tuple[str, ...]]:
+    """The learned questions of a build folder or an index root's current build (article id -> wordings), e.g.
+    to rebuild it exactly; empty for a build made before learning existed."""
+    file = resolve_build(path) / LEARNED
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise IndexMismatchError(f"{file} is corrupt ({e}): {FIX}") from None
+    if not isinstance(data, dict) or not all(isinstance(ws, list) for ws in data.values()):
+        raise IndexMismatchError(f"{file} is corrupt (not an object of lists): {FIX}")
+    return {str(a): tuple(str(w) for w in ws) for a, ws in data.items()}
 
 
 def article_record(a: Article) -> dict[str, Any]:

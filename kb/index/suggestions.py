@@ -25,11 +25,14 @@ class Suggestion:
 
 
 def suggestion_items(entries: Sequence[Entry], articles: Sequence[Article]) -> list[Suggestion]:
-    """Titles and questions of every entry, plus each article's tags and category names (made at build time)."""
+    """Titles and questions of every entry, plus each article's tags and category names (made at build time).
+
+    Learned questions (customers' own wordings) are matched, never offered: what the box proposes is what the
+    editors wrote."""
     items: list[Suggestion] = [
         Suggestion(e.question, e.article_id, e.category, "title" if e.field == "title" else "question")
         for e in entries
-        if e.field != "article"  # the whole-article passage is for matching, not a question to offer
+        if e.field not in ("article", "learned")  # the whole-article passage is for matching, not a question
     ]
     tag_articles: dict[str, list[Article]] = {}
     for a in articles:

@@ -49,7 +49,7 @@ class Hit:
     # in a knowledge base with several locales, shifted by the locale's median: see Searcher._ranking_dense)
     lexical_score: float  # share of the query's words (IDF-weighted) found in the article, 0..1
     matched_terms: tuple[str, ...]
-    entry_field: str  # field of the matched question: title | question | section
+    entry_field: str  # field of the matched question: title | question | section | learned (a learned wording)
 
 
 @dataclass(frozen=True)

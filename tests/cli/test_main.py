@@ -59,7 +59,7 @@ def test_help_lists_every_command_in_order(capsys: pytest.CaptureFixture[str]) -
 
 def test_a_command_module_plugs_in_through_add_commands(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """What adding ``kb learn`` takes: a module with ``add_commands(sub)``, named in COMMAND_MODULES."""
+    """What adding a command takes: a module with ``add_commands(sub)``, named in COMMAND_MODULES."""
 
     def cmd_learn(args: argparse.Namespace) -> int:
         if args.fail:
@@ -68,18 +68,18 @@ def test_a_command_module_plugs_in_through_add_commands(monkeypatch: pytest.Monk
         return 0
 
     def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-        p = sub.add_parser("learn", help="learn")
+        p = sub.add_parser("teach", help="teach")
         p.add_argument("--fail", action="store_true")
         p.set_defaults(func=cmd_learn)
 
-    learn = types.SimpleNamespace(add_commands=add_commands)
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, learn))
-    assert cli.main(["learn"]) == 0 and capsys.readouterr().out == "learned\n"
-    assert cli.main(["learn", "--fail"]) == 1
+    teach = types.SimpleNamespace(add_commands=add_commands)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, teach))
+    assert cli.main(["teach"]) == 0 and capsys.readouterr().out == "learned\n"
+    assert cli.main(["teach", "--fail"]) == 1
     assert capsys.readouterr().err == "kb: error: nothing to learn from\n"
     with pytest.raises(SystemExit):
         cli.main(["--help"])
-    assert re.findall(r"^    (\S+)", capsys.readouterr().out, re.MULTILINE)[-1] == "learn"  # not in ORDER: last
+    assert re.findall(r"^    (\S+)", capsys.readouterr().out, re.MULTILINE)[-1] == "teach"  # not in ORDER: last
 
 
 def test_interrupted_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,10 +11,11 @@ from dataclasses import replace
 
 import pytest
 
+from kb.feedback.evidence import Evidence
 from kb.feedback.fixjobs import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, FixJobs, FixStatus
 from kb.feedback.signins import SignIns
 from kb.feedback.store import ArticleVotes, FeedbackStore, Popular
-from kb.limits import MAX_FEEDBACK_QUERY_CHARS
+from kb.limits import MAX_FEEDBACK_QUERY_CHARS, MAX_WORDING_CHARS
 
 
 def _in_threads(work: Callable[[int], object], n: int = 8) -> list[BaseException]:
@@ -276,3 +277,100 @@ class StoreContract:
     def test_fixes_are_not_exported(self, store: FeedbackStore) -> None:
         assert FixJobs(store.engine).add_fix(FixStatus("x", "new_article", "gap", "drafts/gap.md", ("q",)))
         assert "fixes" not in store.export()  # transient: the outcome is in the articles and builds
+
+
+class EvidenceContract:
+    """Learning's evidence and the editors' decisions (kb.feedback.evidence), on every engine."""
+
+    def test_evidence_is_stored_once_per_client_wording_article_and_signal(self, store: FeedbackStore) -> None:
+        evidence = Evidence(store.engine)
+        assert evidence.rows() == [] and evidence.decisions() == {}
+        assert evidence.add("  환불은   언제 되나요?? ", "refund", "helpful", "1.1.1.1", 2)
+        assert not evidence.add("환불은 언제 되나요", "refund", "helpful", "1.1.1.1", 1)  # the same wording: a repeat
+        assert evidence.add("환불은 언제 되나요", "refund", "opened", "1.1.1.1", 1)  # another signal
+        assert evidence.add("환불은 언제 되나요", "refund", "helpful", "2.2.2.2", None)  # another client
+        assert evidence.add("환불은 언제 되나요", "return", "helpful", "1.1.1.1", 3, confident=True)  # another article
+        rows = evidence.rows()
+        assert [r.confident for r in rows] == [None, None, None, True]  # whether kb answered it outright
+        assert [(r.query, r.article_id, r.signal, r.rank, r.audience) for r in rows] == [
+            ("환불은 언제 되나요", "refund", "helpful", 2, "public"),
+            ("환불은 언제 되나요", "refund", "opened", 1, "public"),
+            ("환불은 언제 되나요", "refund", "helpful", None, "public"),
+            ("환불은 언제 되나요", "return", "helpful", 3, "public")]
+        assert rows[0].client == rows[1].client != rows[2].client and "1.1.1.1" not in repr(rows)
+        assert len({r.day for r in rows}) == 1
+
+    def test_evidence_refuses_what_cannot_be_learned(self, store: FeedbackStore) -> None:
+        evidence = Evidence(store.engine)
+        assert not evidence.add("?!~ ", "a", "helpful", "c", 1)
+        assert not evidence.add("가" * (MAX_WORDING_CHARS + 1), "a", "helpful", "c", 1)
+        assert evidence.add("가" * MAX_WORDING_CHARS + "???", "a", "helpful", "c", 1)
+        assert evidence.add("배송 010-1234-5678 kim@example.com\x00", "a", "copied", "c", 12, "agents")
+        assert [(r.query, r.rank) for r in evidence.rows()] == [
+            ("가" * MAX_WORDING_CHARS, 1), ("배송 <전화번호> <이메일>", None)]  # beyond the top 10: NULL
+        for bad in ({"signal": "loved"}, {"audience": "staff"}, {"rank": 0}, {"rank": True}, {"article_id": " "}):
+            args = {"query": "q", "article_id": "a", "signal": "helpful", "client": "c", "rank": 1,
+                    "audience": "public", **bad}
+            with pytest.raises(ValueError):
+                evidence.add(**args)  # type: ignore[arg-type]
+
+    def test_a_client_is_capped_per_day(self, store: FeedbackStore) -> None:
+        evidence = Evidence(store.engine, daily_cap=3)
+        assert [evidence.add(f"질문 {n}", "a", "helpful", "bot", 1) for n in range(5)] == [True] * 3 + [False] * 2
+        assert evidence.add("질문 9", "a", "helpful", "someone else", 1)
+        sql = store.engine.sql("UPDATE evidence SET day = ?")
+        store.engine.run(lambda db: db.execute(sql, (_days_ago(1),)))  # as if sent yesterday
+        assert evidence.add("질문 3", "a", "helpful", "bot", 1)  # a new day
+        assert not evidence.add("질문 0", "a", "helpful", "bot", 1)  # still a repeat, whatever the day
+        assert len(evidence.rows()) == 5 and len(evidence.rows(days=0)) == 1
+
+    def test_one_client_counts_once_even_from_threads_and_replicas(self, store: FeedbackStore,
+                                                                    replica: FeedbackStore) -> None:
+        engines = (Evidence(store.engine), Evidence(replica.engine))
+        start = threading.Barrier(8)
+        stored: list[bool] = []
+
+        def send(n: int) -> None:
+            start.wait()
+            stored.append(engines[n % 2].add("쿠폰 어디서 받아요", "coupon", "helpful", "one client", 1))
+            engines[n % 2].add(f"쿠폰 {n}", "coupon", "helpful", f"client {n}", 1)
+
+        assert _in_threads(send) == [] and stored.count(True) == 1
+        assert len(engines[1].rows()) == 9
+
+    def test_decisions_stick_and_can_be_withdrawn(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        evidence, other = Evidence(store.engine), Evidence(replica.engine)
+        evidence.decide("환불 언제 돼요?", "refund", "accepted")
+        evidence.decide("환불 언제 돼요", "refund", "rejected")  # the same pair: replaced
+        evidence.decide("Gift WRAP", "gift", "promoted")
+        assert other.decisions() == {("환불 언제 돼요", "refund"): "rejected", ("gift wrap", "gift"): "promoted"}
+        with pytest.raises(ValueError):
+            evidence.decide("q", "a", "maybe")
+        with pytest.raises(ValueError):
+            evidence.decide("???", "a", "accepted")
+        assert other.undecide("GIFT wrap!", "gift") and not other.undecide("gift wrap", "gift")
+        assert evidence.decisions() == {("환불 언제 돼요", "refund"): "rejected"}
+
+    def test_evidence_can_be_forgotten_and_pruned(self, store: FeedbackStore) -> None:
+        evidence = Evidence(store.engine)
+        for n, (query, article) in enumerate((("반품", "a"), ("반품", "b"), ("교환", "a"), ("배송", "c"))):
+            evidence.add(query, article, "helpful", f"c{n}", 1)
+        evidence.decide("반품", "a", "rejected")
+        with pytest.raises(ValueError):
+            evidence.forget()
+        assert evidence.forget("반품?", "a") == 1
+        assert evidence.forget(article_id="a") == 1 and evidence.forget("반품") == 1
+        assert [(r.query, r.article_id) for r in evidence.rows()] == [("배송", "c")]
+        assert evidence.decisions() == {("반품", "a"): "rejected"}  # a rejection outlives its evidence
+        assert evidence.prune(30) == 0
+        sql = store.engine.sql("UPDATE evidence SET day = ?")
+        store.engine.run(lambda db: db.execute(sql, (_days_ago(40),)))
+        assert evidence.prune(30) == 1 and evidence.rows() == []
+
+    def test_evidence_and_decisions_are_exported(self, store: FeedbackStore) -> None:
+        evidence = Evidence(store.engine)
+        evidence.add("반품", "a", "copied", "c", 2, "agents", confident=True)
+        evidence.decide("반품", "b", "rejected")
+        rows = store.export()
+        assert [r[3:] for r in rows["evidence"]] == [("반품", "a", "copied", 2, "agents", 1)]
+        assert [r[:3] for r in rows["learn_decisions"]] == [("반품", "b", "rejected")]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kb.feedback.evidence import Evidence
 from kb.feedback.postgres import PostgresEngine
 from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FeedbackStore, StoreUnavailable
-from tests.feedback.contract import StoreContract
+from tests.feedback.contract import EvidenceContract, StoreContract
 from tests.support.postgres import Postgres
 
 
@@ -29,7 +30,7 @@ def eventually(call, timeout: float = 60.0):  # type: ignore[no-untyped-def]
             time.sleep(0.5)
 
 
-class TestPostgres(StoreContract):
+class TestPostgres(StoreContract, EvidenceContract):
     @pytest.fixture
     def url(self, postgres: Postgres) -> str:
         return postgres.new_database()
@@ -64,7 +65,7 @@ def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgre
     for t in threads:
         t.join()
     assert not errors
-    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,), (4,)]
+    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,), (4,), (5,)]
     assert stores[0].counts("a") == {"helpful": 4, "not_helpful": 0}
     for s in stores:
         s.close()
@@ -115,6 +116,8 @@ def test_migrate_sqlite_copies_once(postgres: Postgres, tmp_path: Path, capsys: 
     old.add("택배 안 와요", "delivery-tracking", False, "c1")
     old.add("배송 조회", "delivery-tracking", True, "c2")
     old.add_unanswered("선물 포장 되나요", "contact", "c1")
+    Evidence(old.engine).add("택배 언제 와요", "delivery-tracking", "helpful", "c2", 2, confident=False)
+    Evidence(old.engine).decide("택배 언제 와요", "returns", "rejected")  # a rejection sticks, also after the move
     url = postgres.new_database()
     argv = ["db", "migrate-sqlite", "--index", str(index), "--database-url", url]
     assert cli.main(argv) == 0
@@ -126,4 +129,9 @@ def test_migrate_sqlite_copies_once(postgres: Postgres, tmp_path: Path, capsys: 
     assert [u.query for u in store.unanswered()] == ["선물 포장 되나요"]
     store.add("택배 안 와요", "delivery-tracking", False, "c1")  # the same client, hashed with the copied salt
     assert store.counts("delivery-tracking") == {"helpful": 1, "not_helpful": 1}
+    evidence = Evidence(store.engine)
+    assert [(r.query, r.article_id, r.rank, r.confident) for r in evidence.rows()] == [
+        ("택배 언제 와요", "delivery-tracking", 2, False)]
+    assert evidence.decisions() == {("택배 언제 와요", "returns"): "rejected"}
+    assert not evidence.add("택배 언제 와요", "delivery-tracking", "helpful", "c2", 1)  # c2 said so already
     store.close()

@@ -14,10 +14,10 @@ from kb.feedback.schema import LATEST
 from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FILENAME, FeedbackStore
 from kb.settings import Settings
-from tests.feedback.contract import StoreContract
+from tests.feedback.contract import EvidenceContract, StoreContract
 
 
-class TestSQLite(StoreContract):
+class TestSQLite(StoreContract, EvidenceContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> FeedbackStore:
         return FeedbackStore(SQLiteEngine(tmp_path / "fb.sqlite"))
@@ -91,7 +91,7 @@ def test_a_version_2_store_gets_the_later_tables(tmp_path: Path) -> None:
     path = tmp_path / FILENAME
     FeedbackStore(SQLiteEngine(path)).add("q", "a", True, "c")
     with sqlite3.connect(str(path)) as db:  # as kb left it before one-click fixes were kept in the store
-        for table in ("fixes", "admin_signouts", "admin_failures"):
+        for table in ("fixes", "admin_signouts", "admin_failures", "evidence", "learn_decisions"):
             db.execute(f"DROP TABLE {table}")
         db.execute("DELETE FROM kb_schema WHERE version >= 3")
     store = FeedbackStore(SQLiteEngine(path))
@@ -99,8 +99,8 @@ def test_a_version_2_store_gets_the_later_tables(tmp_path: Path) -> None:
     assert jobs.add_fix(FixStatus("j", "new_article", "gap", "drafts/gap.md", ("질문",)))
     assert jobs.running_fix() is not None and store.counts("a") == {"helpful": 1, "not_helpful": 0}
     with sqlite3.connect(str(path)) as db:
-        assert db.execute("SELECT version FROM kb_schema ORDER BY version").fetchall() == [(1,), (2,), (3,), (4,)]
-    assert LATEST == 4
+        assert db.execute("SELECT version FROM kb_schema ORDER BY version").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
+    assert LATEST == 5
 
 
 def test_fixes_need_the_store(tmp_path: Path) -> None:

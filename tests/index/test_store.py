@@ -25,7 +25,7 @@ def test_build_and_load_round_trip(small_kb: Path, tmp_path: Path, fake_embedder
     assert "membership" not in index.articles  # drafts are never served
     manifest = index.manifest
     assert manifest["model_id"] == "fake-ngram-64" and manifest["dimension"] == 64
-    assert manifest["counts"] == {"articles": 4, "entries": 13, "drafts": 0}
+    assert manifest["counts"] == {"articles": 4, "entries": 13, "drafts": 0, "learned": 0}
     assert set(manifest["entries"]) == {e.entry_id for e in index.entries}
     assert manifest["build_time"].endswith("+00:00")
     # the FAISS vectors are the normalised embeddings of the questions

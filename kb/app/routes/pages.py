@@ -4,6 +4,7 @@ their ``/static`` files."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -20,6 +21,7 @@ from kb.app.auth import AudienceDep
 from kb.app.deps import ServiceDep
 from kb.app.errors import ERROR_RESPONSES, InputError
 from kb.app.i18n import STRINGS, choose_lang
+from kb.app.routes.signals import record
 from kb.app.schemas import ErrorOut
 from kb.articles.parse import Article
 from kb.feedback.store import StoreUnavailable
@@ -149,6 +151,9 @@ def feedback(request: Request, svc: ServiceDep, audience: AudienceDep, body: Fee
         vote_id = svc.store.add(body.query, body.article_id, body.helpful, _client(request))
     except StoreUnavailable as e:
         raise HTTPException(status_code=503, detail=f"votes cannot be recorded right now ({e})") from None
+    if body.query.strip():  # evidence for learning, with the server's own rank (kb.app.routes.signals)
+        with contextlib.suppress(StoreUnavailable):  # the vote is stored and acknowledged; evidence is a bonus
+            record(request, svc, body.query, body.article_id, "helpful" if body.helpful else "unhelpful", audience)
     return FeedbackOut(id=vote_id, article_id=body.article_id, counts=svc.store.counts(body.article_id))
 
 

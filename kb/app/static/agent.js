@@ -20,6 +20,7 @@
   const params = new URLSearchParams(location.search);
   let seq = 0;
   let abort = null;
+  let lastQuery = "";  // the wording of the results shown: what a copy teaches
 
   function storedKey() {
     try { return sessionStorage.getItem(KEY) || ""; } catch (err) { return ""; }
@@ -82,6 +83,7 @@
 
   function render(data) {
     const decision = data.decision;
+    lastQuery = data.query;
     summaryEl.replaceChildren(
       el("span", { class: "decision decision-" + decision }, t("decision") + ": " + t("decision_" + decision)),
       el("span", { class: "stat" }, t("confidence") + " " + Number(data.confidence).toFixed(3)),
@@ -91,6 +93,17 @@
     list.replaceChildren(...data.results.map(row));
   }
 
+  // An agent's copy of an answer after a search is evidence for learning (POST /signals, kind "copied"):
+  // the server ranks the article for the wording itself; agents' signals need the agent key.
+  function copied(hit) {
+    if (!storedKey() || !lastQuery) return;
+    fetch("/signals", {
+      method: "POST", keepalive: true,
+      headers: { "Content-Type": "application/json", ...auth() },
+      body: JSON.stringify({ kind: "copied", query: lastQuery, article_id: hit.article_id }),
+    }).catch(() => {});
+  }
+
   function row(hit, index) {
     const copyMsg = el("span", { class: "copy-msg", role: "status" });
     const copyBtn = (label, getText) => el("button", {
@@ -98,13 +111,14 @@
       onclick: async () => {
         const ok = await copyText(getText());
         copyMsg.textContent = ok ? t("copied") : t("copy_failed");
+        if (ok) copied(hit);
         setTimeout(() => { copyMsg.textContent = ""; }, 2000);
       },
     }, label);
     const why = hit.why;
     const whyRows = [
       [t("why_question"), why.matched_question],
-      [t("why_field"), why.field],
+      [t("why_field"), t("field_" + why.field)],
       [t("why_terms"), why.matched_terms.length ? why.matched_terms.join(", ") : "-"],
       [t("why_dense"), Number(why.dense).toFixed(4)],
       [t("why_lexical"), Number(why.lexical).toFixed(4)],

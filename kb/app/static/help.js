@@ -128,6 +128,7 @@
   }
 
   function openContact() {
+    box.contacted();
     const data = state.lastData;
     showContact(box.query, data && data.results.length ? data.results[0].category : state.category);
     if (data && data.decision !== "none") results.after(contact); // asked for after reading the answers

@@ -126,6 +126,17 @@ var kbSearchBox = (function () {
     const { input, list, clear, form, t, api, cls } = o;
     const state = { query: "", seq: 0, abort: null, settle: 0, reported: new Set(),
                     suggestSeq: 0, suggestAbort: null, suggestions: [], active: -1 };
+    // this visit, for learning (POST /signals; the server checks and ranks everything itself):
+    // poor: the last settled wording that got no good answer; opened: the article opened for a wording, told
+    // as the visit ends unless the customer searched again or went to a person meanwhile
+    const visit = { poor: "", opened: null };
+    const signal = (body) => api.postJSON("/signals", body, true).catch(() => {});
+    const leaving = () => {
+      if (visit.opened) signal({ kind: "opened", query: visit.opened.query, article_id: visit.opened.article_id });
+      visit.opened = null;
+    };
+    window.addEventListener("pagehide", leaving);
+    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") leaving(); });
 
     // --- search --------------------------------------------------------------------------------
 
@@ -152,6 +163,8 @@ var kbSearchBox = (function () {
         const settle = () => {
           logSearch(q, decision, data);
           if (decision === "none") report(q, "none");
+          visit.opened = null; // searched again: what was opened did not settle it
+          if (decision !== "answer") visit.poor = q;
         };
         if (settled) settle();
         else state.settle = setTimeout(() => { if (seq === state.seq) settle(); }, SETTLE_MS);
@@ -198,8 +211,20 @@ var kbSearchBox = (function () {
         toggle.setAttribute("aria-expanded", String(expand));
         body.hidden = !expand;
         snippet.hidden = expand;
+        if (expand) settledOn(hit);
       });
       return { toggle, snippet, answer: body };
+    }
+
+    // The customer settled on this article for the current wording: the earlier poorly answered wording of the
+    // visit (a reformulation) may have meant it too, and an article opened and kept is weak evidence.
+    function settledOn(hit) {
+      if (!state.query) return;
+      if (visit.poor && visit.poor !== state.query) {
+        signal({ kind: "reformulated", query: visit.poor, article_id: hit.article_id, settled_query: state.query });
+        visit.poor = "";
+      }
+      visit.opened = { query: state.query, article_id: hit.article_id };
     }
 
     function votes(hit) {
@@ -217,6 +242,8 @@ var kbSearchBox = (function () {
         msg.textContent = "";
         try {
           await api.postJSON("/feedback", { query: state.query, article_id: hit.article_id, helpful: yes });
+          if (yes) settledOn(hit);
+          visit.opened = null; // a vote says it better than the visit's end would
           group.hidden = true;
           msg.classList.add("helpful-thanks");
           msg.textContent = t(yes ? "thanks" : "thanks_no");
@@ -351,7 +378,9 @@ var kbSearchBox = (function () {
       input.focus();
     });
 
-    return { search, report, answer, fill, get query() { return state.query; } };
+    // the face tells it when the customer goes to a person: what was opened did not settle the question
+    const contacted = () => { visit.opened = null; };
+    return { search, report, answer, fill, contacted, get query() { return state.query; } };
   }
 
   return { el, icon, serverHTML, translator, jsonClient, debounce, searchBox };

@@ -176,7 +176,8 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
     const helpURL = (query, hash) => BASE + "/?" + new URLSearchParams({ q: query, lang }) + (hash || "");
     // on to the help center's contact panel; editors learn that this search sent a customer there
     const contactLink = (query) => el("a", { class: "cta", href: helpURL(query, "#contact"),
-                                             onclick: () => box.report(query, "contact") }, t("contact_cta_link"));
+                                             onclick: () => { box.contacted(); box.report(query, "contact"); } },
+                                          t("contact_cta_link"));
 
     const box = searchBox({
       input, list, clear, form, t, api, locale: lang, suggestions: 6, base: BASE, choiceSettles: true,

@@ -1,0 +1,82 @@
+"""kb.index.build with learned questions: entries of their article (field "learned"), kept in ``learned.json``
+and counted by the manifest, matched but never offered as suggestions, their vectors cached like any other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kb.articles.parse import load_articles
+from kb.index.build import build_index
+from kb.index.store import LEARNED, current_path, load_index, read_learned, read_manifest
+from kb.search.searcher import Searcher
+from tests.support.fakes import FakeEmbedder
+
+LEARNED_SET = {"delivery-tracking": ["내 물건 어디쯤이에요", "택배 언제 도착"], "password-reset": ["로그인이 안돼요"],
+               "membership": ["멤버십 뭐 있어요"], "gone": ["없는 글"]}
+
+
+def test_learned_questions_are_entries_of_their_article(small_kb: Path, tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    stats = build_index(load_articles(small_kb), embedder, tmp_path / "index", learned=LEARNED_SET)
+    assert stats.learned == 3 and stats.entries == 13 + 3  # the draft's and the deleted article's are dropped
+    index = load_index(tmp_path / "index")
+    learned = [e for e in index.entries if e.field == "learned"]
+    assert [(e.article_id, e.question) for e in learned] == [
+        ("delivery-tracking", "내 물건 어디쯤이에요"), ("delivery-tracking", "택배 언제 도착"),
+        ("password-reset", "로그인이 안돼요")]
+    body = index.articles["delivery-tracking"].body
+    assert all(e.answer == index.articles[e.article_id].body for e in learned) and learned[0].answer == body
+    assert all(e.entry_id.startswith(f"{e.article_id}#learned-") for e in learned)
+    # the article's title and its own questions are untouched
+    assert index.articles["delivery-tracking"].title == "배송 조회는 어떻게 하나요?"
+    assert index.articles["delivery-tracking"].questions == ("택배 언제 와요?", "운송장 번호 어디서 봐요")
+    hit = Searcher(index, embedder).search("내 물건 어디쯤이에요").results[0]
+    assert (hit.article_id, hit.entry_field) == ("delivery-tracking", "learned")
+    assert hit.title == "배송 조회는 어떻게 하나요?"  # the article's own title, never the learned wording
+
+
+def test_the_build_records_its_learned_set(small_kb: Path, tmp_path: Path) -> None:
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "index", learned=LEARNED_SET)
+    build = current_path(tmp_path / "index")
+    manifest = read_manifest(build)
+    assert manifest["counts"]["learned"] == 3 and LEARNED in manifest["files"]
+    assert json.loads((build / LEARNED).read_text(encoding="utf-8")) == {
+        "delivery-tracking": ["내 물건 어디쯤이에요", "택배 언제 도착"], "password-reset": ["로그인이 안돼요"]}
+    assert read_learned(tmp_path / "index") == {"delivery-tracking": ("내 물건 어디쯤이에요", "택배 언제 도착"),
+                                               "password-reset": ("로그인이 안돼요",)}
+    # a build is reproducible from its inputs: rebuilt from the articles and its own learned set, the same files
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "again", learned=read_learned(build))
+    again = read_manifest(current_path(tmp_path / "again"))
+    assert again["files"] == manifest["files"] and again["entries"] == manifest["entries"]
+    # the order it is given in does not matter
+    shuffled = {k: list(reversed(v)) for k, v in reversed(list(LEARNED_SET.items()))}
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "shuffled", learned=shuffled)
+    assert read_manifest(current_path(tmp_path / "shuffled"))["files"] == manifest["files"]
+
+
+def test_without_learned_questions_the_build_is_as_before(small_kb: Path, tmp_path: Path) -> None:
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "none")
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "empty", learned={"delivery-tracking": []})
+    none, empty = (read_manifest(current_path(tmp_path / n)) for n in ("none", "empty"))
+    assert none["files"] == empty["files"] and none["counts"]["learned"] == 0
+    assert read_learned(tmp_path / "none") == {}
+
+
+def test_learned_questions_are_not_suggested(small_kb: Path, tmp_path: Path) -> None:
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "index", learned=LEARNED_SET)
+    suggestions = load_index(tmp_path / "index").suggestions
+    texts = {s.text for items in suggestions.values() for s in items}
+    assert "택배 언제 와요?" in texts and not texts & {"내 물건 어디쯤이에요", "택배 언제 도착", "로그인이 안돼요"}
+
+
+def test_learned_vectors_are_cached_like_any_other(small_kb: Path, tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    build_index(load_articles(small_kb), embedder, tmp_path / "index")
+    first = embedder.calls
+    stats = build_index(load_articles(small_kb), embedder, tmp_path / "index", learned=LEARNED_SET)
+    assert embedder.calls - first == 2 * 3  # each new learned question as a passage and as a query, nothing else
+    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (3, 3, 0, 0)
+    again = build_index(load_articles(small_kb), embedder, tmp_path / "index",
+                        learned={"password-reset": ["로그인이 안돼요"]})
+    assert embedder.calls - first == 6 and (again.embedded, again.removed) == (0, 2)
