@@ -14,7 +14,6 @@ evaluated on both builds, side by side.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import shutil
 import statistics
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.articles.benchmarks import LabelledQuery, load_faq, load_queries
+from kb.articles.benchmarks import LabelledQuery, jsonl_rows, load_faq, load_queries
 from kb.errors import KBError, QueryError
 from kb.feedback.evidence import AUDIENCES, RANK_DEPTH, SIGNALS, Evidence
 from kb.feedback.learning import DEFAULT_POLICY, Learned, Policy, learn, live_questions
@@ -152,21 +151,11 @@ class Event:
 
 def load_events(path: Path) -> list[Event]:
     """An events JSONL file, checked line by line (``file:line`` in every message)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise KBError(f"cannot read the events file {path}: {e}") from None
     out: list[Event] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise KBError(f"{path}:{n}: not a JSON object ({e.msg})") from None
-        ids = row.get("relevant_ids") if isinstance(row, dict) else None
+    for n, row in jsonl_rows(path):
+        ids = row.get("relevant_ids")
         ids = [ids] if isinstance(ids, str) else ids
-        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not isinstance(ids, list) \
+        if not isinstance(row.get("query"), str) or not isinstance(ids, list) \
                 or not ids or not all(isinstance(i, str) and i for i in ids):
             raise KBError(f"{path}:{n}: expected {{\"query\": text, \"relevant_ids\": [ids]}}")
         signal = str(row.get("signal") or "helpful")

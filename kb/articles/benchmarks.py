@@ -30,7 +30,8 @@ class LabelledQuery:
     lang: str = ""
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file; a clear ``file:line`` error otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -62,7 +63,7 @@ def load_faq(path: Path) -> list[Article]:
     """FAQ JSONL -> published Articles (id, title = question, questions = examples, body = answer)."""
     articles: list[Article] = []
     seen: set[str] = set()
-    for n, row in _rows(path):
+    for n, row in jsonl_rows(path):
         article_id = _text(path, n, row, "id")
         if article_id in seen:
             raise KBError(f"{path}:{n}: duplicate id `{article_id}`")
@@ -85,7 +86,7 @@ def load_faq(path: Path) -> list[Article]:
 def load_queries(path: Path) -> list[LabelledQuery]:
     """Query JSONL -> labelled queries; every query needs at least one relevant id."""
     out: list[LabelledQuery] = []
-    for n, row in _rows(path):
+    for n, row in jsonl_rows(path):
         query = _text(path, n, row, "query")
         ids = row.get("relevant_ids")
         if isinstance(ids, str):

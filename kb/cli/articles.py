@@ -12,26 +12,19 @@ from kb.articles.export import export_articles
 from kb.articles.importer import import_faq
 from kb.articles.importer.sources import FORMAT_NAMES
 from kb.articles.lint import lint_articles
-from kb.cli.common import (
-    Subparsers,
-    add_location_args,
-    build_with_progress,
-    existing_file,
-    report_checks,
-    settings_from,
-)
+from kb.cli import common
 from kb.errors import ContentTestsFailed
 
 
-def add_commands(sub: Subparsers) -> None:
+def add_commands(sub: common.Subparsers) -> None:
     li = sub.add_parser("lint", help="validate the articles and report every problem")
-    add_location_args(li, articles=True)
+    common.add_location_args(li, articles=True)
     li.add_argument("--check", action="store_true", help="also run the content tests (builds a temporary index)")
     li.add_argument("--similar", action="store_true", help="warn about articles competing for the same queries")
     li.set_defaults(func=cmd_lint)
 
     im = sub.add_parser("import", help="import an existing FAQ (CSV, TSV, xlsx, JSON, Zendesk export) as articles")
-    im.add_argument("source", type=existing_file, metavar="SOURCE", help="the FAQ file")
+    im.add_argument("source", type=common.existing_file, metavar="SOURCE", help="the FAQ file")
     im.add_argument("--format", choices=("csv", "tsv", "xlsx", "json", "zendesk"),
                     help="default: from the extension (a .json holding {\"articles\": [...]} is a Zendesk export)")
     im.add_argument("--out", metavar="DIR", help="articles folder to write into (KB_ARTICLES_DIR; default articles/)")
@@ -53,7 +46,7 @@ def add_commands(sub: Subparsers) -> None:
 def cmd_lint(args: argparse.Namespace) -> int:
     """``kb lint``: every problem of the articles; ``--similar`` loads the model, ``--check`` also runs the
     content tests on a temporary index (the live one is not touched)."""
-    settings = settings_from(args)
+    settings = common.settings_from(args)
     embedder = None
     if args.check or args.similar:
         from kb.model.embed import load_embedder
@@ -70,17 +63,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.check and embedder is not None:
         with tempfile.TemporaryDirectory(prefix="kb-lint-") as tmp:
             try:
-                build_with_progress(settings, embedder, report, drafts=False, quiet=True, check=True,
+                common.build_with_progress(settings, embedder, report, drafts=False, quiet=True, check=True,
                                     index_dir=Path(tmp))
             except ContentTestsFailed as e:
-                return report_checks(e.failures)
-            return report_checks([])
+                return common.report_checks(e.failures)
+            return common.report_checks([])
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``kb import``: an existing FAQ into article files; problems named by source row, then lint's verdict."""
-    out = Path(args.out) if args.out else settings_from(args).articles_dir
+    out = Path(args.out) if args.out else common.settings_from(args).articles_dir
     r = import_faq(args.source, out, fmt=args.format, mapping=args.map or (), sheet=args.sheet,
                    dry_run=args.dry_run, force=args.force)
     read_as = ", ".join(x for x in (FORMAT_NAMES[r.format], r.encoding, *r.notes) if x)
@@ -100,7 +93,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``kb export``: every article as one CSV or JSON file that ``kb import`` reads back."""
-    settings = settings_from(args)
+    settings = common.settings_from(args)
     fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")
     count, text = export_articles(settings.articles_dir, fmt, Path(args.out) if args.out else None)
     if args.out:

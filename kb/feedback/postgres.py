@@ -90,31 +90,14 @@ class PostgresEngine(Engine):
     def import_rows(self, rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, int]:
         """Copy rows exported from another store; rows already here (same day, client and target) are kept."""
         def work(conn: Any) -> dict[str, int]:
-            done = {"votes": 0, "unanswered": 0, "searches": 0, "evidence": 0, "learn_decisions": 0}
             for key, value in rows.get("kb_meta", []):
                 conn.execute("INSERT INTO kb_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
                              (key, value))
-            for r in rows.get("votes", []):
-                cur = conn.execute("INSERT INTO votes (created, day, client, query, article_id, helpful) "
-                                   "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
-                done["votes"] += cur.rowcount
-            for r in rows.get("unanswered", []):
-                cur = conn.execute("INSERT INTO unanswered (created, day, client, query, kind) "
-                                   "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
-                done["unanswered"] += cur.rowcount
-            for r in rows.get("searches", []):
-                cur = conn.execute("INSERT INTO searches (created, day, client, locale, query, decision, top_article, "
-                                   "confidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
-                done["searches"] += cur.rowcount
-            for r in rows.get("evidence", []):
-                cur = conn.execute("INSERT INTO evidence (created, day, client, query, article_id, signal, rank, "
-                                   "audience, confident) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                                   "ON CONFLICT DO NOTHING", r)
-                done["evidence"] += cur.rowcount
-            for r in rows.get("learn_decisions", []):
-                cur = conn.execute("INSERT INTO learn_decisions (query, article_id, decision, decided) "
-                                   "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", r)
-                done["learn_decisions"] += cur.rowcount
+            done = {}
+            for table, columns in sch.EXPORTED.items():
+                sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+                       "ON CONFLICT DO NOTHING")
+                done[table] = sum(conn.execute(sql, r).rowcount for r in rows.get(table, []))
             return done
 
         return self.run(work)

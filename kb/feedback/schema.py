@@ -145,3 +145,17 @@ def migrations(dialect: str) -> list[tuple[int, list[str]]]:
 
 
 LATEST = max(v for v, _ in migrations(SQLITE))
+
+
+# what moves between engines (FeedbackStore.export, `kb db migrate-sqlite`), table -> columns. Left out on purpose:
+# `fixes` (a fix's status matters while its editor waits; its outcome is in the articles and builds already) and
+# the sign-in tables (sign-outs and wrong keys of the last hours: after a move, editors sign in again).
+EXPORTED: dict[str, tuple[str, ...]] = {
+    "votes": ("created", "day", "client", "query", "article_id", "helpful"),
+    "unanswered": ("created", "day", "client", "query", "kind"),
+    "searches": ("created", "day", "client", "locale", "query", "decision", "top_article", "confidence"),
+    # learning's evidence and the editors' decisions on it: a rejection sticks, also across a move
+    "evidence": ("created", "day", "client", "query", "article_id", "signal", "rank", "audience", "confident"),
+    "learn_decisions": ("query", "article_id", "decision", "decided"),
+}
+EXPORT_ORDER = {"learn_decisions": "query, article_id"}  # the others by id

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kb.feedback import schema as sch
 from kb.feedback.engine import OnEngine, StoreUnavailable, clean_query, clean_text, now, since
 
 __all__ = ["FILENAME", "FeedbackStore", "StoreUnavailable"]
@@ -245,20 +246,9 @@ class FeedbackStore(OnEngine):
         return [ArticleVotes(str(a), int(h), int(n), ()) for a, h, n in rows]
 
     def export(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row (for copying a store into another engine)."""
-        return {
-            "votes": self._rows("SELECT created, day, client, query, article_id, helpful FROM votes ORDER BY id"),
-            "unanswered": self._rows("SELECT created, day, client, query, kind FROM unanswered ORDER BY id"),
-            "searches": self._rows("SELECT created, day, client, locale, query, decision, top_article, confidence "
-                                   "FROM searches ORDER BY id"),
-            "kb_meta": self._rows("SELECT key, value FROM kb_meta ORDER BY key"),
-            # learning's evidence and the editors' decisions on it (kb.feedback.evidence): a rejection sticks,
-            # also across a move to another engine
-            "evidence": self._rows("SELECT created, day, client, query, article_id, signal, rank, audience, "
-                                   "confident FROM evidence ORDER BY id"),
-            "learn_decisions": self._rows("SELECT query, article_id, decision, decided FROM learn_decisions "
-                                          "ORDER BY query, article_id"),
-            # `fixes` is left out on purpose: a fix's status matters while its editor waits for it, and its
-            # outcome is in the article files and the builds already; so are the sign-in tables (sign-outs and
-            # wrong keys of the last hours): after a move to another engine, editors sign in again
-        }
+        """Every row worth moving to another engine (:data:`kb.feedback.schema.EXPORTED`), and the salt."""
+        out = {table: self._rows(f"SELECT {', '.join(columns)} FROM {table} "
+                                 f"ORDER BY {sch.EXPORT_ORDER.get(table, 'id')}")
+               for table, columns in sch.EXPORTED.items()}
+        out["kb_meta"] = self._rows("SELECT key, value FROM kb_meta ORDER BY key")
+        return out

@@ -147,22 +147,10 @@ def _parse_q4(buf: memoryview) -> Q4Model:
         tensors[name] = (dtype, count, buf[offset : offset + nbytes])
 
     model = Q4Model(
-        hidden=hidden,
-        layers=layers,
-        heads=heads,
-        ff=ff,
-        vocab=vocab,
-        max_positions=max_pos,
-        type_vocab=type_vocab,
+        hidden=hidden, layers=layers, heads=heads, ff=ff, vocab=vocab, max_positions=max_pos, type_vocab=type_vocab,
         eps=float(str(np.float32(eps))),  # shortest decimal of the float32 value: 1e-12, not 9.99e-13
-        pieces=pieces,
-        scores=scores.astype(np.float64).tolist(),
-        bos=bos,
-        eos=eos,
-        pad=pad,
-        unk=unk,
-        norm_map=norm_map,
-        tensors=tensors,
+        pieces=pieces, scores=scores.astype(np.float64).tolist(), bos=bos, eos=eos, pad=pad, unk=unk,
+        norm_map=norm_map, tensors=tensors,
     )
     for name, (_, count, _) in model.tensors.items():
         shape = _expected_shapes(model).get(name)

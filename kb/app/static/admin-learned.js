@@ -1,42 +1,22 @@
 /* The editors' list of what kb learned from customers and agents (/admin/learned.json): per article, the
  * wordings live at the next build, pending review, vetoed or rejected, with their evidence; one click accepts,
  * rejects, promotes a wording into the article's questions (a one-click fix) or undoes a decision.
- * It starts when admin.js shows the signed-in page, and asks the session for the CSRF token itself. */
+ * It starts when admin.js shows the signed-in page, and asks through admin.js's session (KBAdmin.api). */
 (function () {
   "use strict";
   const { t, el } = window.KB;
-  const insight = document.getElementById("insight");
-  const listEl = document.getElementById("learned");
-  const statusEl = document.getElementById("learned-status");
-  const modeEl = document.getElementById("learned-mode");
-  if (!insight || !listEl) return;
+  const [insight, listEl, statusEl, modeEl] = ["insight", "learned", "learned-status", "learned-mode"]
+    .map((id) => document.getElementById(id));
+  if (!insight || !listEl || !window.KBAdmin) return;
   const ACTIONS = { live: ["reject", "promote"], pending: ["accept", "reject"], vetoed: ["reject"],
                     rejected: ["undo"] };
-  let csrf = "";
   let loading = false;
-
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (csrf) headers["X-CSRF-Token"] = csrf;
-    const res = await fetch(url, { method, headers, credentials: "same-origin",
-                                   body: body === undefined ? undefined : JSON.stringify(body) });
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const err = new Error((data && data.detail) || "HTTP " + res.status);
-      err.status = res.status;
-      throw err;
-    }
-    return data;
-  }
 
   async function load() {
     if (loading) return;
     loading = true;
     try {
-      const session = await api("GET", "/admin/session").catch(() => ({}));
-      csrf = session.csrf || "";
-      render(await api("GET", "/admin/learned.json"));
+      render(await window.KBAdmin.api("GET", "/admin/learned.json"));
     } catch (err) {
       statusEl.textContent = t("learned_error");
     } finally {
@@ -71,7 +51,7 @@
   async function decide(articleId, text, action) {
     statusEl.textContent = "";
     try {
-      await api("POST", "/admin/learned", { wording: text, article_id: articleId, action });
+      await window.KBAdmin.api("POST", "/admin/learned", { wording: text, article_id: articleId, action });
       statusEl.textContent = t("learned_done");
       await load();
     } catch (err) {

@@ -40,6 +40,9 @@
     return data;
   }
 
+  // the learned wordings' list (admin-learned.js) asks through the same session and CSRF token
+  window.KBAdmin = { api };
+
   // --- signing in and out ---------------------------------------------------------------------
 
   function showSignin() {
