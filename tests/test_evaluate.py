@@ -92,7 +92,8 @@ def shop(tmp_path: Path) -> tuple[Path, Path, Settings]:
 def test_learning_is_replayed_through_the_guards(shop: tuple[Path, Path, Settings], tmp_path: Path) -> None:
     faq, queries, settings = shop
     events = _write(tmp_path / "events.jsonl", [
-        {"query": "내 물건 어디쯤 왔나요", "relevant_ids": ["track", "return"]},  # a customer: helpful on track
+        # kb ranks track 2nd for it: an agent's copy re-ranks it (a customer's vote alone would wait)
+        {"query": "내 물건 어디쯤 왔나요", "relevant_ids": ["track", "return"], "signal": "copied"},
         {"query": "내 물건 어디쯤 왔나요", "relevant_ids": ["track"], "client": "c1", "signal": "opened"},
         {"query": "내 물건 어디쯤 왔나요?", "relevant_ids": ["track"], "client": "c1", "signal": "opened"},  # again
         {"query": "로그인이 안 돼요", "relevant_ids": ["pw"]},  # kb has it 5th: waits for an editor
@@ -141,7 +142,8 @@ def test_kb_eval_learn_from(shop: tuple[Path, Path, Settings], tmp_path: Path, m
     faq, queries, settings = shop
     monkeypatch.setattr("kb.model.embed.load_embedder", lambda settings: FakeEmbedder())
     monkeypatch.setenv("KB_CACHE_DIR", str(settings.cache_dir))
-    events = _write(tmp_path / "events.jsonl", [{"query": "내 물건 어디쯤 왔나요", "relevant_ids": ["track"]}])
+    events = _write(tmp_path / "events.jsonl", [{"query": "내 물건 어디쯤 왔나요", "relevant_ids": ["track"],
+                                                 "signal": "copied"}])
     argv = ["eval", "--faq", str(faq), "--queries", str(queries), "--learn-from", str(events)]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out

@@ -111,7 +111,7 @@ def _evidence(settings: Settings) -> Evidence:
 def test_the_gated_build_folds_in_what_the_store_taught(small_kb: Path, tmp_path: Path) -> None:
     settings = _settings(small_kb, tmp_path)
     evidence = _evidence(settings)
-    evidence.add("내 물건 어디쯤이에요?", "delivery-tracking", "helpful", "c1", 2)
+    evidence.add("내 물건 어디쯤이에요?", "delivery-tracking", "helpful", "c1", 1)
     evidence.add("반품 택배 안 와요", "return-request", "helpful", "c2", None)  # outside kb's top 3: pending
     stats = gated_build(settings, FakeEmbedder())
     assert stats.learned == 1 and stats.notes == ()

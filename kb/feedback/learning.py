@@ -22,7 +22,9 @@ The guards, in order:
    ranked the article within :attr:`Policy.top` for the wording when it was recorded (the server's rank).
    Evidence pointing further away (a customer who found the article by browsing, a reformulation to a
    far-off article, or a wrong article) makes the pair ``pending``, for the editors. So no number of clients
-   can teach kb an article it does not already consider plausible; inside that set, customers choose.
+   can teach kb an article it does not already consider plausible. Inside that set, customers alone only add
+   wordings to the article kb already ranks first (:attr:`Policy.customer_top`): moving a wording to kb's
+   runner-up is a re-ranking, which a crowd of strangers could fake, so it needs an agent's copy or an editor.
 2. Evidence weighs by signal, one client once per pair (its strongest signal): a client weighs
    ``1 / Policy.need(signal)`` and a pair needs weight 1. One customer's "helpful" (or an agent's copy) is
    enough; "reformulated" needs 2 distinct clients, "opened" 3 (or any mix: one reformulation and two opens).
@@ -66,6 +68,13 @@ class Policy:
     * ``top=3``: kb's own top 3 holds the right article for 93-99% of the learning halves' wordings (BANKING77
       93%, StackFAQ 96%, paraKQC 99%), so little honest evidence waits for an editor, while a random wrong
       article is in it for at most 1.6% of wordings (BANKING77's 77 close intents; 0.05% on paraKQC).
+    * ``customer_top=1``: customers alone teach only the article kb already ranks first (a wording more for it:
+      the paraphrases nearby gain); moving a wording to kb's 2nd or 3rd article needs a trusted signal (an
+      agent's copy) or an editor (one click on /admin). Honest customers and a crowd of strangers look the same,
+      and with ``customer_top=3`` 300-554 distinct "customers" voting each wording 5 times moved the poisoned
+      wordings' hit@1 (StackFAQ 0.9209 -> 0.9177, BANKING77 0.7831 -> 0.7804); with 1, not at all. It costs
+      0.5-0.7 points of the held-out gain (paraKQC 0.9516 -> 0.9444, StackFAQ 0.9525 -> 0.9494, BANKING77
+      0.8108 -> 0.8056, learning from half the dev queries).
     * ``helpful=1``, ``copied=1``: an explicit judgement of the answer, by a customer or a trusted agent.
     * ``reformulated=2``: the second search may ask something else than the first.
     * ``opened=3``: opening an article and leaving may be satisfaction or giving up.
@@ -80,6 +89,7 @@ class Policy:
     """
 
     top: int = 3
+    customer_top: int = 1
     helpful: int = 1
     copied: int = 1
     reformulated: int = 2
@@ -144,6 +154,8 @@ def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[
         return False
     if row.audience == "agents":
         return True
+    if row.rank > policy.customer_top:
+        return False
     overturns = policy.keep_confident and bool(row.confident) and row.rank > 1
     return client not in untrusted and not overturns
 
@@ -226,6 +238,9 @@ def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturn
         return f"from a client behind more than {policy.solo_pairs} pairs: needs another client or an editor"
     if policy.keep_confident and overturns:
         return "kb answers this wording with another article: only an editor overturns a confident answer"
+    if best > policy.customer_top:
+        return ("kb ranks another article first for this wording: customers alone never re-rank, an agent's "
+                "copy or an editor confirms it")
     return f"part of the evidence is outside kb's top {policy.top}: needs more clients or an editor"
 
 

@@ -45,7 +45,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, sample_index: Path, real_sett
     gated_build(Settings.from_env({}, articles_dir=articles, index_dir=root, cache_dir=real_settings.cache_dir),
                 real_embedder)
     evidence = Evidence(SQLiteEngine(root / "feedback.sqlite"))
-    evidence.add(*LIVE, "helpful", "10.0.0.1", rank=2)  # inside kb's top 3: one customer is enough
+    evidence.add(*LIVE, "helpful", "10.0.0.1", rank=1)  # kb ranks it first: one customer is enough
     evidence.add(*PENDING, "helpful", "10.0.0.2", rank=None)  # far off: waits for an editor
     evidence.close()
     with running_server(root, KB_ADMIN_KEY=KEY, KB_ARTICLES_DIR=str(articles), **real_env(real_settings)) as base:

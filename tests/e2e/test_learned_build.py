@@ -38,6 +38,8 @@ def test_learning_through_the_store_build_and_search(real_settings: Settings, re
     at, sure = rank(cold, PUBLIC_WORDING, "delivery-tracking", "public")
     assert at is not None and at <= 3
     assert evidence.add(PUBLIC_WORDING, "delivery-tracking", "helpful", "203.0.113.9", at, "public", sure)
+    if at > 1:  # kb has it below another article: a customer's vote alone waits, an agent's copy re-ranks it
+        assert evidence.add(PUBLIC_WORDING, "delivery-tracking", "copied", "10.0.0.8", at, "agents", sure)
     # a customer cannot teach the agents-only article, whatever they send
     assert evidence.add("예외 환불", "late-refund-exception", "helpful", "203.0.113.10", 1, "public", False)
 

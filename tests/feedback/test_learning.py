@@ -49,18 +49,28 @@ def state(rows: Sequence[EvidenceRow], **kw: object) -> str | None:
 
 # -- the guards, one by one ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
-def test_only_kbs_own_top_3_is_learned_by_itself(rank: int | None, expected: str) -> None:
+@pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (2, "pending"), (3, "pending"), (4, "pending"),
+                                               (None, "pending")])
+def test_customers_alone_teach_only_kbs_own_first_article(rank: int | None, expected: str) -> None:
     found = one([row("돈 언제 돌려받아요", rank=rank)])
     assert found is not None and found.state == expected and found.best_rank == rank
-    if expected == "pending":
+    if rank is None or rank > 3:
         assert "outside its top 3" in found.reason
+    elif expected == "pending":  # a re-ranking inside the top 3: an agent or an editor confirms it
+        assert "ranks another article first" in found.reason
+
+
+@pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
+def test_agents_teach_inside_kbs_top_3(rank: int | None, expected: str) -> None:
+    assert state([row("돈 언제 돌려받아요", rank=rank, signal="copied", audience="agents")]) == expected
 
 
 def test_inside_the_guard_one_customers_helpful_vote_is_enough() -> None:
-    found = one([row("돈 언제 돌려받아요", rank=2)])
-    assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=2)  # type: ignore[union-attr]
+    found = one([row("돈 언제 돌려받아요", rank=1)])
+    assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=1)  # type: ignore[union-attr]
     assert live_questions([found]) == {"refund": ("돈 언제 돌려받아요",)}  # type: ignore[list-item]
+    # with customers trusted inside the whole top 3 (Policy(customer_top=3)), a runner-up is learned too
+    assert state([row("돈 언제 돌려받아요", rank=2)], policy=Policy(customer_top=3)) == "live"
 
 
 @pytest.mark.parametrize(("signals", "expected"), [
@@ -87,9 +97,10 @@ def test_only_an_editor_overturns_a_confident_answer() -> None:
     rows = [row("돈 언제 돌려받아요", rank=2, confident=True, client=f"c{n}") for n in range(50)]
     found = one(rows)
     assert found is not None and found.state == "pending" and "overturns a confident answer" in found.reason
-    assert state(rows, policy=Policy(keep_confident=False)) == "live"
-    # when kb was not sure, one customer's vote is enough; kb's own confident answer may be reinforced
-    assert state([row("돈 언제 돌려받아요", rank=2, confident=False)]) == "live"
+    assert state(rows, policy=Policy(keep_confident=False, customer_top=3)) == "live"
+    # when kb was not sure, one customer's vote is enough (customers trusted inside the top 3); kb's own
+    # confident answer may be reinforced
+    assert state([row("돈 언제 돌려받아요", rank=2, confident=False)], policy=Policy(customer_top=3)) == "live"
     assert state([row("돈 언제 돌려받아요", rank=1, confident=True)]) == "live"
     assert state([row("돈 언제 돌려받아요", rank=2, confident=True, signal="copied", audience="agents")]) == "live"
     assert state(rows, decisions={("돈 언제 돌려받아요", "refund"): "accepted"}) == "live"
@@ -139,13 +150,14 @@ def test_review_mode_waits_for_an_editor_and_off_learns_nothing() -> None:
 def test_one_article_per_wording() -> None:
     rows = [row("쿠폰 환불", "refund", client=f"a{n}", rank=2) for n in range(3)]
     rows += [row("쿠폰 환불", "coupon", client=f"b{n}", rank=1) for n in range(2)]
-    out = {x.article_id: x for x in learn(rows, {}, ARTICLES)}
+    out = {x.article_id: x for x in learn(rows, {}, ARTICLES, policy=Policy(customer_top=3))}
     assert out["refund"].state == "live" and out["coupon"].state == "pending"  # most distinct clients wins
     assert "learned for refund" in out["coupon"].reason
     rows = [row("쿠폰 환불", "refund", client="a", rank=2), row("쿠폰 환불", "coupon", client="b", rank=1)]
-    assert {x.article_id: x.state for x in learn(rows, {}, ARTICLES)} == {"coupon": "live", "refund": "pending"}
+    assert {x.article_id: x.state for x in learn(rows, {}, ARTICLES, policy=Policy(customer_top=3))} == {
+        "coupon": "live", "refund": "pending"}
     # an editor's acceptance takes the wording whatever the counts
-    decided = learn(rows, {("쿠폰 환불", "refund"): "accepted"}, ARTICLES)
+    decided = learn(rows, {("쿠폰 환불", "refund"): "accepted"}, ARTICLES, policy=Policy(customer_top=3))
     assert {x.article_id: x.state for x in decided} == {"coupon": "pending", "refund": "live"}
 
 
@@ -197,11 +209,11 @@ def test_poison_from_one_client_teaches_nothing(tmp_path: Path) -> None:
     out = learn(evidence.rows(), {}, ARTICLES)
     assert live_questions(out) == {} and {x.state for x in out} == {"pending"}
     # even wrong articles inside kb's top 3: one client behind more than `solo_pairs` pairs teaches nothing alone
-    near = [row(w, "coupon", client="mallory", rank=2) for w in wordings[:DEFAULT_POLICY.solo_pairs + 1]]
+    near = [row(w, "coupon", client="mallory", rank=1) for w in wordings[:DEFAULT_POLICY.solo_pairs + 1]]
     out = learn(near, {}, ARTICLES)
     assert live_questions(out) == {} and all("behind more than" in x.reason for x in out)
     # while an honest customer's one vote still counts
-    assert live_questions(learn([*near, row(wordings[0], "coupon", client="alice", rank=2)], {}, ARTICLES)) == {
+    assert live_questions(learn([*near, row(wordings[0], "coupon", client="alice", rank=1)], {}, ARTICLES)) == {
         "coupon": (wordings[0],)}
 
 
