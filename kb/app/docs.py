@@ -19,7 +19,9 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, Response
 
 from kb.app.assets import Asset, Assets
+from kb.app.middleware import RATE_LIMITED
 from kb.app.routes.pages import PAGE_HEADERS  # the pages' CSP: Swagger UI 5 renders under it (see docs_page)
+from kb.app.schemas import ErrorOut
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -108,8 +110,6 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 def document_limits(schema: dict[str, Any]) -> dict[str, Any]:
     """Add 429 to the rate-limited operations and 408/413 to those with a request body (in place)."""
-    from kb.app.middleware import RATE_LIMITED
-    from kb.app.schemas import ErrorOut
 
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("ErrorOut", ErrorOut.model_json_schema())

@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from kb import __version__
+from kb.app import docs, errors
+from kb.app.cors import PublicCORS
+from kb.app.metrics import HTTPMetrics, Metrics
+from kb.app.metrics import router as metrics_router
+from kb.app.middleware import BodyLimit, RateLimit, SecurityHeaders
+from kb.app.routes import admin, fixes, health, insight, learned, search, session, signals
+from kb.app.routes.pages import router as web_router
+from kb.app.routes.widget import router as widget_router
+from kb.app.service import KBService, Watcher
+from kb.settings import Settings
 
 if TYPE_CHECKING:
-    from kb.app.service import KBService
     from kb.model.embed import Embedder
-    from kb.settings import Settings
 
 
 def create_app(
@@ -27,21 +35,10 @@ def create_app(
     watch: bool = True,
 ) -> FastAPI:
     """Build the app. Pass ``embedder`` (or a ready ``service``) to skip loading the real model (tests)."""
-    from kb.app import docs, errors
-    from kb.app.cors import PublicCORS
-    from kb.app.metrics import HTTPMetrics, Metrics
-    from kb.app.metrics import router as metrics_router
-    from kb.app.middleware import BodyLimit, RateLimit, SecurityHeaders
-    from kb.app.routes import admin, fixes, health, insight, learned, search, session, signals
-    from kb.app.routes.pages import router as web_router
-    from kb.app.routes.widget import router as widget_router
-
     metrics = Metrics()  # one registry per app: several apps live in one test process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from kb.app.service import KBService, Watcher
-
         svc = service
         if svc is None:
             from kb.model.embed import load_embedder
@@ -88,6 +85,5 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The app of one ``kb serve --workers N`` process, from the ``KB_*`` environment."""
-    from kb.settings import Settings
 
     return create_app(Settings.from_env())

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.articles.parse import article_files, parse_article
 from kb.errors import ArticleError
+from kb.feedback.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from kb.articles.parse import Article
@@ -28,7 +29,6 @@ def voted_down(store: FeedbackStore) -> dict[str, set[str]]:
     """Query -> the articles customers voted "not helpful" after typing it. Any time, not only the report's
     days: such a vote says the article does not answer that wording, however long ago it was cast. Empty while
     the store is unusable (nothing is then ruled out)."""
-    from kb.feedback.store import StoreUnavailable
 
     try:
         rows = store._rows("SELECT DISTINCT query, article_id FROM votes WHERE helpful = 0 AND query <> ''")

@@ -25,6 +25,11 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from kb.feedback.gapmarks import voted_down
+from kb.feedback.store import LOW_CONFIDENCE, StoreUnavailable
+from kb.limits import MAX_QUERY_CHARS
+from kb.search.fusion import DEFAULT
+from kb.search.searcher import flat_vectors
+from kb.text.analysis import char_ngrams
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,7 +115,6 @@ def gap_clients(store: FeedbackStore, days: int) -> dict[str, set[str]]:
     """The (pseudonymous) clients behind every gap query of the last ``days`` days, so a group counts a
     client who typed two of its queries once. The same rows as ``FeedbackStore.gap_queries``, unaggregated;
     empty while the store is unusable (groups then sum per-query counts)."""
-    from kb.feedback.store import LOW_CONFIDENCE, StoreUnavailable
 
     since = (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
     try:
@@ -134,8 +138,6 @@ def centre_of(searcher: Searcher) -> np.ndarray:
     """The mean vector of the live build. e5 vectors share one dominant direction (any two queries are
     ~0.8 cosine apart); taking it out spreads the topics apart before cosine distances are compared."""
     import numpy as np
-
-    from kb.search.searcher import flat_vectors
 
     vectors = flat_vectors(searcher.index.faiss_index)
     return np.asarray(vectors.mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1]), dtype=np.float32)
@@ -167,8 +169,6 @@ def distances(vectors: np.ndarray, terms: Sequence[Sequence[str]], grams: Sequen
     centred query vectors and on tf-idf weights of the terms. Korean customers reuse the key noun (포인트,
     탈퇴, 판매자) where e5-small's vectors of short queries wander; the lexical part holds them together."""
     import numpy as np
-
-    from kb.search.fusion import DEFAULT
 
     n = len(vectors)
     x = np.asarray(vectors, dtype=np.float32)
@@ -234,7 +234,6 @@ def suggest(searcher: Searcher, queries: Sequence[str], exclude: Collection[str]
     votes for its next other article (of the top 5, the on-topic probability's horizon) with, as its weight and
     its on-topic measure, the chance that a right article is among the others given that the first is wrong:
     (on_topic - confidence) / (1 - confidence)."""
-    from kb.limits import MAX_QUERY_CHARS
 
     searched = [text[:MAX_QUERY_CHARS] for text in (" ".join(q.split()) for q in queries[:SEARCHED]) if text]
     if not searched:
@@ -309,7 +308,6 @@ def group_gaps(gaps: Sequence[GapQuery], searcher: Searcher, *, clients: Mapping
     group of it; the queries of the others, which no article gathers, are grouped again among themselves at
     the looser ``new_threshold``. ``cache`` keeps query vectors and ``memo`` suggestions between calls.
     ``voted``: query -> articles voted "not helpful" after it, never suggested for a group holding the query."""
-    from kb.text.analysis import char_ngrams
 
     clients, votes = clients or {}, voted or {}
     gaps = sorted(gaps, key=_frequency)

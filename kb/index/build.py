@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from kb import __version__
 from kb.articles.parse import Article, Entry
+from kb.articles.render import to_text
 from kb.errors import KBError
 from kb.files import sha256_file
 from kb.index import store
+from kb.index.lexical import LexicalIndex
+from kb.index.suggestions import suggestion_items
+from kb.text.analysis import Analyzer, Synonyms, char_ngrams
 
 if TYPE_CHECKING:
     import numpy as np
@@ -174,7 +178,6 @@ def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str
 
 def lexical_text(article: Article) -> str:
     """Title, questions, tags and answer of an article: what lexical matching sees."""
-    from kb.articles.render import to_text
 
     parts = [article.title, *article.questions, *article.tags, to_text(article.body)]
     return "\n".join(p for p in parts if p)
@@ -187,10 +190,6 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
     :func:`lexical_text`); return the configuration files copied, with hashes."""
     import faiss
     import numpy as np
-
-    from kb.index.lexical import LexicalIndex
-    from kb.index.suggestions import suggestion_items
-    from kb.text.analysis import char_ngrams
 
     index = faiss.IndexFlatIP(int(vectors.shape[1]))
     index.add(vectors)
@@ -248,7 +247,6 @@ def build_index(
     entries of their articles; the build keeps the set in ``learned.json`` (with the articles, all a build is
     made from) and the manifest counts it.
     """
-    from kb.text.analysis import Analyzer, Synonyms
 
     started = time.perf_counter()
     served = [a for a in articles if a.published or include_drafts]

@@ -21,6 +21,7 @@ from kb.app.auth import AudienceDep
 from kb.app.deps import ServiceDep
 from kb.app.errors import ERROR_RESPONSES, InputError
 from kb.app.i18n import STRINGS, choose_lang
+from kb.app.middleware import client_address
 from kb.app.routes.signals import record
 from kb.app.schemas import ErrorOut
 from kb.articles.parse import Article
@@ -112,7 +113,6 @@ def _suggester(svc: ServiceDep, audience: str) -> Suggester:
 
 def _client(request: Request) -> str:
     """Who sent a vote or report, for counting each client once (stored only as a salted hash)."""
-    from kb.app.middleware import client_address
 
     return client_address(request)
 
