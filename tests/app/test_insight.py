@@ -34,19 +34,6 @@ def settings(small_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def service(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[KBService]:
-    svc = KBService(settings, fake_embedder)
-    yield svc
-    svc.close()
-
-
-@pytest.fixture
-def client(settings: Settings, service: KBService) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, service=service, watch=False)) as c:
-        yield c
-
-
-@pytest.fixture
 def replica(settings: Settings) -> Iterator[TestClient]:
     """A second replica: its own service and app on the same index root, so the same feedback store."""
     svc = KBService(settings, FakeEmbedder())

@@ -3,36 +3,20 @@ article with its evidence, and reject / accept / undo / promote (TestClient, fak
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
-from kb.app.factory import create_app
 from kb.app.service import KBService
 from kb.articles.parse import parse_article
 from kb.settings import Settings
 from tests.app.test_insight import KEY, sign_in, wait_for_fix
-from tests.support.fakes import FakeEmbedder
 
 
 @pytest.fixture
 def settings(small_settings: Settings) -> Settings:
     return replace(small_settings, admin_key=KEY)
-
-
-@pytest.fixture
-def service(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[KBService]:
-    svc = KBService(settings, fake_embedder)
-    yield svc
-    svc.close()
-
-
-@pytest.fixture
-def client(settings: Settings, service: KBService) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, service=service, watch=False)) as c:
-        yield c
 
 
 def wordings(client: TestClient) -> dict[tuple[str, str], dict[str, object]]:

@@ -24,13 +24,6 @@ def settings(small_settings: Settings) -> Settings:
     return replace(small_settings, agent_key=AGENT_KEY)
 
 
-@pytest.fixture
-def service(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[KBService]:
-    svc = KBService(settings, fake_embedder)
-    yield svc
-    svc.close()
-
-
 def client_at(settings: Settings, service: KBService, address: str) -> TestClient:
     return TestClient(create_app(settings, service=service, watch=False), client=(address, 50000))
 
