@@ -20,7 +20,7 @@ from kb.app.cors import PublicCORS
 from kb.app.metrics import HTTPMetrics, Metrics
 from kb.app.metrics import router as metrics_router
 from kb.app.middleware import BodyLimit, RateLimit, SecurityHeaders
-from kb.app.routes import admin, fixes, health, insight, learned, search, session, signals
+from kb.app.routes import admin, fixes, health, insight, learned, public, search, session, signals
 from kb.app.routes.pages import router as web_router
 from kb.app.routes.widget import router as widget_router
 from kb.app.service import KBService, Watcher
@@ -66,7 +66,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     errors.install(app)
-    for router in (health.router, search.router, admin.router, metrics_router, web_router):
+    for router in (health.router, search.router, public.router, admin.router, metrics_router, web_router):
         app.include_router(router)
     app.include_router(widget_router)  # /widget.js: the search box for a shop's own pages
     app.include_router(signals.router)  # evidence for learning
