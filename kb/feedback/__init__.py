@@ -1,4 +1,6 @@
-"""What customers and editors tell kb: votes, unanswered searches and the search log (:mod:`kb.feedback.store`)
-on one of two engines (:mod:`kb.feedback.sqlite`, :mod:`kb.feedback.postgres`, chosen by
-:mod:`kb.feedback.connect`), the gap report (:mod:`kb.feedback.gaps`, marked by :mod:`kb.feedback.gapmarks`) and
-one-click fixes (:mod:`kb.feedback.fixes`)."""
+"""What customers, agents and editors tell kb, kept on one of two engines (:mod:`kb.feedback.sqlite`,
+:mod:`kb.feedback.postgres`, chosen by :mod:`kb.feedback.connect`): votes, unanswered searches and the search log
+(:mod:`kb.feedback.store`), editors' sign-ins (:mod:`kb.feedback.signins`), fix status
+(:mod:`kb.feedback.fixjobs`), evidence for learning (:mod:`kb.feedback.evidence`) and the one learning policy
+(:mod:`kb.feedback.learning`), and the gap report (:mod:`kb.feedback.gaps`, marked by
+:mod:`kb.feedback.gapmarks`)."""

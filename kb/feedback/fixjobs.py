@@ -1,4 +1,4 @@
-"""The status of the editors' one-click fixes (:mod:`kb.feedback.fixes`), shared by replicas: any replica
+"""The status of the editors' one-click fixes (:mod:`kb.app.fixes`), shared by replicas: any replica
 answers for a fix another one started, and the database lets one fix at a time hold the articles folder,
 whichever replica or worker asks."""
 

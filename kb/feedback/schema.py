@@ -73,7 +73,7 @@ def _v2(dialect: str) -> list[str]:
 
 
 def _v3(dialect: str) -> list[str]:
-    """One-click fixes (:mod:`kb.feedback.fixes`), so every replica answers for a fix any replica started. ``busy`` is 1
+    """One-click fixes (:mod:`kb.app.fixes`), so every replica answers for a fix any replica started. ``busy`` is 1
     while a fix holds the articles folder (editing, then building) and NULL after; it is unique (NULLs are
     not), so the database itself lets one fix at a time hold it, whichever process asks. ``added`` and
     ``messages`` are JSON lists; ``started`` and ``finished`` Unix times."""

@@ -382,10 +382,10 @@ def test_failed_build_keeps_the_live_index_and_reverts(client: TestClient, setti
 
 
 def test_one_fix_at_a_time(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.feedback.fixes
+    import kb.app.fixes
 
     release = threading.Event()
-    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: release.wait(30))
+    monkeypatch.setattr(kb.app.fixes, "gated_build", lambda *a, **k: release.wait(30))
     csrf = sign_in(client)
     first = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                         json={"kind": "new_article", "queries": ["하나"]})
@@ -432,10 +432,10 @@ def test_fix_needs_a_session(client: TestClient, tmp_path: Path) -> None:
 def test_every_replica_answers_for_a_fix_and_one_runs_at_a_time(client: TestClient, replica: TestClient,
                                                                  settings: Settings,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.feedback.fixes
+    import kb.app.fixes
 
     release = threading.Event()
-    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: release.wait(30))
+    monkeypatch.setattr(kb.app.fixes, "gated_build", lambda *a, **k: release.wait(30))
     csrf, replica_csrf = sign_in(client), sign_in(replica)
     first = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                         json={"kind": "new_article", "queries": ["판매자 연락처"]})

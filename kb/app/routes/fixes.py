@@ -1,5 +1,5 @@
 """One-click fixes from the insight page: ``POST /admin/fixes`` writes the edit and starts the gated build in the
-background (:mod:`kb.feedback.fixes`); ``GET /admin/fixes/{id}`` polls it, on any replica."""
+background (:mod:`kb.app.fixes`); ``GET /admin/fixes/{id}`` polls it, on any replica."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 from kb.app.auth import AuthHeader, CSRFHeader, SessionCookie, may_change, signed_in
 from kb.app.deps import ServiceDep
 from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError
+from kb.app.fixes import FixBusy, FixRunner
 from kb.app.routes.insight import fix_json
 from kb.app.schemas import ErrorOut
 from kb.articles.edit import FixError, add_questions, clean_questions, draft_article
 from kb.feedback.engine import StoreUnavailable
-from kb.feedback.fixes import FixBusy, FixRunner
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_FEEDBACK_QUERY_CHARS
 
 if TYPE_CHECKING:

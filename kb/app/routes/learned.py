@@ -18,12 +18,12 @@ from pydantic import BaseModel, Field
 from kb.app.auth import AuthHeader, CSRFHeader, SessionCookie, may_change, signed_in
 from kb.app.deps import ServiceDep
 from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError
+from kb.app.fixes import FixBusy, FixRunner
 from kb.app.routes.insight import fix_json
 from kb.app.schemas import ErrorOut
 from kb.app.service import KBService
 from kb.articles.edit import FixError, add_questions
 from kb.feedback.engine import StoreUnavailable
-from kb.feedback.fixes import FixBusy, FixRunner
 from kb.feedback.learning import Learned, learn
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_WORDING_CHARS
 

@@ -1,4 +1,4 @@
-"""One-click fixes on article files (kb.feedback.fixes): surgical edits of the `questions:` list, drafts, reverts; the
+"""One-click fixes on article files (kb.app.fixes): surgical edits of the `questions:` list, drafts, reverts; the
 runner's bookkeeping in the feedback store when something goes wrong."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from kb.app.fixes import FixRunner
 from kb.articles.edit import FixError, add_questions, add_to_front_matter, article_path, draft_article, quote
 from kb.articles.parse import load_articles, parse_article
 from kb.feedback.engine import StoreUnavailable
-from kb.feedback.fixes import FixRunner
 from kb.feedback.fixjobs import FixJobs, FixStatus
 from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FILENAME
@@ -207,10 +207,10 @@ def test_an_edit_whose_status_cannot_be_written_is_undone(small_settings: Settin
 
 def test_the_outcome_waits_for_the_store(small_settings: Settings, fake_embedder: FakeEmbedder,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.feedback.fixes
+    import kb.app.fixes
 
-    monkeypatch.setattr(kb.feedback.fixes, "gated_build", lambda *a, **k: None)
-    monkeypatch.setattr(kb.feedback.fixes, "FINISH_RETRY", 0.01)
+    monkeypatch.setattr(kb.app.fixes, "gated_build", lambda *a, **k: None)
+    monkeypatch.setattr(kb.app.fixes, "FINISH_RETRY", 0.01)
     store = FlakyStore(small_settings.index_dir / FILENAME, failures=0)
     runner = FixRunner(store)
     status = runner.start(small_settings, fake_embedder, "new_article", _draft(small_settings, "판매자 연락처"),

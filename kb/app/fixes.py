@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 FINISH_RETRY = 5.0  # seconds between attempts to record a fix's outcome while the store is away
-log = logging.getLogger("kb.feedback.fixes")
+log = logging.getLogger("kb.app.fixes")
 
 
 # --- the build after a fix ------------------------------------------------------------------------
