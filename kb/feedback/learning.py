@@ -75,6 +75,10 @@ class Policy:
       wordings' hit@1 (StackFAQ 0.9209 -> 0.9177, BANKING77 0.7831 -> 0.7804); with 1, not at all. It costs
       0.5-0.7 points of the held-out gain (paraKQC 0.9516 -> 0.9444, StackFAQ 0.9525 -> 0.9494, BANKING77
       0.8108 -> 0.8056, learning from half the dev queries).
+    * ``customer_confident=False``: True would let customers teach only wordings kb answered outright. It stops
+      nearly all of a crowd pointing wordings at kb's runner-up (hit@1 of those wordings paraKQC 0.9345 ->
+      0.9336, StackFAQ unchanged, BANKING77 0.7831 -> 0.7791, against 0.9191 / 0.9019 / 0.7540 without it) but
+      leaves little of the gain (held-out 0.9372 / 0.9241 / 0.7897): a knob for a shop under attack, not a default.
     * ``helpful=1``, ``copied=1``: an explicit judgement of the answer, by a customer or a trusted agent.
     * ``reformulated=2``: the second search may ask something else than the first.
     * ``opened=3``: opening an article and leaving may be satisfaction or giving up.
@@ -90,6 +94,7 @@ class Policy:
 
     top: int = 3
     customer_top: int = 1
+    customer_confident: bool = False
     helpful: int = 1
     copied: int = 1
     reformulated: int = 2
@@ -155,6 +160,8 @@ def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[
     if row.audience == "agents":
         return True
     if row.rank > policy.customer_top:
+        return False
+    if policy.customer_confident and row.confident is False:
         return False
     overturns = policy.keep_confident and bool(row.confident) and row.rank > 1
     return client not in untrusted and not overturns

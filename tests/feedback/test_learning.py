@@ -276,3 +276,12 @@ def test_poison_changes_nothing_for_the_poisoned_wordings(kb_with_agents: list[A
 def build_index_root(articles: list[Article], root: Path) -> Path:
     build_index(articles, FakeEmbedder(), root)
     return root
+
+
+def test_customers_may_be_limited_to_what_kb_answered_outright() -> None:
+    strict = Policy(customer_confident=True)
+    assert state([row("돈 언제 돌려받아요", rank=1, confident=False)], policy=strict) == "pending"
+    assert state([row("돈 언제 돌려받아요", rank=1, confident=True)], policy=strict) == "live"
+    assert state([row("돈 언제 돌려받아요", rank=1, confident=False, signal="copied", audience="agents")],
+                 policy=strict) == "live"  # agents are trusted
+    assert state([row("돈 언제 돌려받아요", rank=1, confident=False)]) == "live"  # the default
