@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kb.articles.benchmarks import LabelledQuery, jsonl_rows, load_faq, load_queries
 from kb.errors import KBError, QueryError
 from kb.feedback.evidence import AUDIENCES, RANK_DEPTH, SIGNALS, Evidence
-from kb.feedback.learning import DEFAULT_POLICY, Learned, Policy, learn, live_questions
+from kb.feedback.learning import DEFAULT_POLICY, STATES, Learned, Policy, live_questions, verdict
 from kb.feedback.sqlite import SQLiteEngine
 from kb.index.build import build_index
 from kb.pipeline import open_build
@@ -184,7 +184,7 @@ class Replay:
         return live_questions(self.learned)
 
     def summary(self) -> dict[str, int]:
-        states = {s: sum(1 for x in self.learned if x.state == s) for s in ("live", "pending", "vetoed", "rejected")}
+        states = {s: sum(1 for x in self.learned if x.state == s) for s in STATES}
         return {"events": self.events, "stored": self.stored, "refused": self.refused, **states}
 
 
@@ -213,7 +213,7 @@ def replay(events: Sequence[Event], searcher: Searcher, evidence: Evidence, arti
         rank = ids.index(article) + 1 if article in ids else None
         client = f"client:{e.client}" if e.client is not None else f"line:{i + 1}"
         stored += evidence.add(e.query, article, e.signal, client, rank, e.audience, confident)
-    learned = learn(evidence.rows(), evidence.decisions(), articles, mode, policy)
+    learned = verdict(evidence, articles, mode, policy)
     return Replay(len(events), stored, len(events) - stored, tuple(learned))
 
 

@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 
 from kb.articles.lint import LintReport, lint_articles, where
 from kb.errors import ContentTestsFailed, KBError
-from kb.feedback.connect import open_engine
+from kb.feedback.connect import open_engine, store_exists
 from kb.feedback.engine import StoreUnavailable
 from kb.feedback.evidence import Evidence
-from kb.feedback.learning import learn, live_questions
-from kb.feedback.store import FILENAME
+from kb.feedback.learning import live_questions, verdict
 from kb.index.build import BuildStats, build_index
 from kb.index.store import build_lock, load_index
 from kb.search.fusion import DEFAULT, FusionConfig
@@ -55,17 +54,16 @@ def learned_from_store(settings: Settings,
     before any SQLite store exists."""
     if settings.learn == "off":
         return {}, None
-    if not settings.database_url and not (Path(settings.index_dir) / FILENAME).exists():
+    if not store_exists(settings):
         return {}, None
     engine = open_engine(settings)
     try:
-        evidence = Evidence(engine)
-        rows, decisions = evidence.rows(), evidence.decisions()
+        learned = verdict(Evidence(engine), articles, settings.learn)
     except StoreUnavailable as e:
         return {}, f"built without learned questions: {e}"
     finally:
         engine.close()
-    return live_questions(learn(rows, decisions, articles, settings.learn)), None
+    return live_questions(learned), None
 
 
 def gated_build(

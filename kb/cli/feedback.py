@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kb.cli.common import Subparsers, UsageError, add_location_args, settings_from
 from kb.errors import KBError
-from kb.feedback.connect import open_store
+from kb.feedback.connect import open_store, store_exists
 from kb.feedback.gaps import find_gaps, format_groups, groups_json
 from kb.feedback.postgres import PostgresEngine
 from kb.feedback.sqlite import SQLiteEngine
@@ -51,7 +51,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     settings = settings_from(args)
     path = Path(settings.index_dir) / FILENAME
-    store = open_store(settings) if settings.database_url or path.is_file() else None  # reading creates nothing
+    store = open_store(settings) if store_exists(settings) else None
     rows = store.unhelpful(args.limit) if store else []
     gaps = store.unanswered(args.limit) if store else []
     if store is not None:
@@ -85,9 +85,8 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         raise UsageError("--days and --limit must be at least 1")
     settings = settings_from(args)
     resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
-    path = Path(settings.index_dir) / FILENAME
     groups = []
-    if settings.database_url or path.is_file():  # reading creates nothing
+    if store_exists(settings):
         store = open_store(settings)
         try:
             groups = find_gaps(store, open_searcher(settings), days=args.days, limit=args.limit)

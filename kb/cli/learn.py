@@ -8,15 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 from kb.articles.parse import load_articles
 from kb.cli.common import Subparsers, add_location_args, settings_from
 from kb.errors import KBError
-from kb.feedback.connect import open_engine
+from kb.feedback.connect import open_engine, store_exists
 from kb.feedback.evidence import Evidence
-from kb.feedback.learning import STATES, Learned, learn
-from kb.feedback.store import FILENAME
+from kb.feedback.learning import STATES, Learned, verdict
 
 ACTIONS = {"accept": "accepted", "reject": "rejected"}
 
@@ -45,21 +43,21 @@ def _evidence(args: argparse.Namespace) -> tuple[Evidence, str]:
     return Evidence(open_engine(settings)), settings.learn
 
 
-def verdict(args: argparse.Namespace) -> tuple[list[Learned], str]:
+def listing(args: argparse.Namespace) -> tuple[list[Learned], str]:
     """The policy's verdict on the articles folder's articles, and the learning mode (reading creates nothing)."""
     settings = settings_from(args)
-    if not settings.database_url and not (Path(settings.index_dir) / FILENAME).is_file():
+    if not store_exists(settings):
         return [], settings.learn
     evidence, mode = _evidence(args)
     try:
-        return learn(evidence.rows(), evidence.decisions(), load_articles(settings.articles_dir), mode=mode), mode
+        return verdict(evidence, load_articles(settings.articles_dir), mode), mode
     finally:
         evidence.close()
 
 
 def cmd_learn_list(args: argparse.Namespace) -> int:
     """``kb learn [list]``: learned and pending wordings per article, with their evidence."""
-    items, mode = verdict(args)
+    items, mode = listing(args)
     if args.state:
         items = [i for i in items if i.state == args.state]
     if args.json:

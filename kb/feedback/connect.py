@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from kb.settings import Settings
 
 
+def store_exists(settings: Settings) -> bool:
+    """Whether there is a store to read: a database is named, or something is at the SQLite file's path (a file,
+    or whatever is in its way, which opening then reports). Reading a store that is not there would create it."""
+    return bool(settings.database_url) or (Path(settings.index_dir) / FILENAME).exists()
+
+
 def open_engine(settings: Settings) -> Engine:
     """The engine the settings name: PostgreSQL for ``KB_DATABASE_URL``, else ``feedback.sqlite`` beside the builds.
 

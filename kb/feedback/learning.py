@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from kb.articles.parse import Article
-from kb.feedback.evidence import SIGNALS, EvidenceRow, normalise_wording
+from kb.feedback.evidence import SIGNALS, Evidence, EvidenceRow, normalise_wording
 from kb.limits import MAX_WORDING_CHARS
 from kb.settings import LEARN_MODES
 
@@ -273,6 +273,13 @@ def _one_article_per_wording_and_caps(candidates: list[Learned], policy: Policy)
     out = [replace(c, state="pending", reason=demoted[(c.wording, c.article_id)])
            if (c.wording, c.article_id) in demoted else c for c in candidates]
     return sorted(out, key=lambda c: (c.article_id, c.wording))
+
+
+def verdict(evidence: Evidence, articles: Iterable[Article], mode: str = "auto",
+            policy: Policy = DEFAULT_POLICY) -> list[Learned]:
+    """:func:`learn` on everything a store holds (its evidence and the editors' decisions); raises
+    ``StoreUnavailable`` when the store cannot be read."""
+    return learn(evidence.rows(), evidence.decisions(), articles, mode, policy)
 
 
 def live_questions(learned: Iterable[Learned]) -> dict[str, tuple[str, ...]]:

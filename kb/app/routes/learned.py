@@ -24,19 +24,19 @@ from kb.app.schemas import ErrorOut
 from kb.app.service import KBService
 from kb.articles.edit import FixError, add_questions
 from kb.feedback.engine import StoreUnavailable
-from kb.feedback.learning import Learned, learn
+from kb.feedback.learning import Learned, verdict
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_WORDING_CHARS
 
 router = APIRouter(tags=["admin"])
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "the feedback store, which keeps the evidence, is unavailable"}}
-SHOWN = ("live", "pending", "vetoed", "rejected")  # the order of the states on the page
+SHOWN = ("live", "pending", "vetoed", "rejected")  # the order of the states on the page (every state)
 
 
 def learned_now(svc: KBService) -> list[Learned]:
     """The policy's verdict on every pair with evidence or a decision, on the articles of the live build."""
     articles = list(svc.index.articles.values())
-    return learn(svc.evidence.rows(), svc.evidence.decisions(), articles, mode=svc.settings.learn)
+    return verdict(svc.evidence, articles, svc.settings.learn)
 
 
 @router.get("/admin/learned.json", responses={**ADMIN_RESPONSES, **UNAVAILABLE})
@@ -50,7 +50,7 @@ def learned_json(request: Request, svc: ServiceDep, authorization: AuthHeader = 
     except StoreUnavailable as e:
         raise HTTPException(status_code=503, detail=f"the evidence cannot be read right now ({e})") from None
     by_article: dict[str, list[dict[str, Any]]] = {}
-    for item in sorted(items, key=lambda i: (SHOWN.index(i.state) if i.state in SHOWN else 9, -i.clients)):
+    for item in sorted(items, key=lambda i: (SHOWN.index(i.state), -i.clients)):
         by_article.setdefault(item.article_id, []).append(asdict(item))
     articles = svc.index.articles
     return {

@@ -134,7 +134,7 @@ def feedback(request: Request, svc: ServiceDep, audience: AudienceDep, body: Fee
         vote_id = svc.store.add(body.query, body.article_id, body.helpful, _client(request))
     except StoreUnavailable as e:
         raise HTTPException(status_code=503, detail=f"votes cannot be recorded right now ({e})") from None
-    if body.query.strip():  # evidence for learning, with the server's own rank (kb.app.routes.signals)
+    if body.query.strip() and svc.settings.learn != "off":  # evidence for learning (kb.app.routes.signals)
         with contextlib.suppress(StoreUnavailable):  # the vote is stored and acknowledged; evidence is a bonus
             record(request, svc, body.query, body.article_id, "helpful" if body.helpful else "unhelpful", audience)
     return FeedbackOut(id=vote_id, article_id=body.article_id, counts=svc.store.counts(body.article_id))

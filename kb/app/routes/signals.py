@@ -24,11 +24,11 @@ from kb.app.middleware import client_address
 from kb.app.schemas import ErrorOut
 from kb.app.service import KBService
 from kb.feedback.engine import StoreUnavailable
+from kb.feedback.evidence import RANK_DEPTH
+from kb.feedback.learning import DEFAULT_POLICY
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_FEEDBACK_QUERY_CHARS, MAX_QUERY_CHARS
 
 router = APIRouter(tags=["web"])
-RANK_DEPTH = 10  # ranks below this are stored as "not found" (NULL): far outside the policy's top-3 guard
-SIGNALS = ("opened", "reformulated", "copied")
 
 
 def server_rank(svc: KBService, query: str, article_id: str, audience: str) -> tuple[int | None, str]:
@@ -44,9 +44,8 @@ def server_rank(svc: KBService, query: str, article_id: str, audience: str) -> t
 
 def record(request: Request, svc: KBService, query: str, article_id: str, signal: str, audience: str) -> bool:
     """Store one piece of evidence with the server's rank; False when the policy's store refused it (a repeat,
-    the client's daily cap, an unusable wording). Raises ``StoreUnavailable``."""
-    if svc.settings.learn == "off":
-        return False
+    the client's daily cap, an unusable wording). Raises ``StoreUnavailable``. Callers skip it while
+    ``KB_LEARN=off`` (nothing is recorded then)."""
     rank, decision = server_rank(svc, query, article_id, audience)
     return svc.evidence.add(query, article_id, signal, client_address(request), rank, audience,
                             confident=decision == "answer")
@@ -82,6 +81,8 @@ def signal(request: Request, svc: ServiceDep, audience: AudienceDep, body: Signa
     if body.kind == "copied" and audience != AGENTS:
         raise HTTPException(status_code=401, detail="copied is an agent's signal: send the agent key",
                             headers={"WWW-Authenticate": "Bearer"})
+    if svc.settings.learn == "off":
+        return SignalOut(accepted=True)  # nothing is recorded, nothing searched
     try:
         if body.kind == "reformulated":
             _reformulated(request, svc, query, body, audience)
@@ -94,7 +95,8 @@ def signal(request: Request, svc: ServiceDep, audience: AudienceDep, body: Signa
 
 def _reformulated(request: Request, svc: KBService, query: str, body: SignalIn, audience: str) -> None:
     """Count ``query`` -> article only when the server agrees: the first wording got no answer decision (or
-    one for another article), and the article is in kb's top 3 for the wording the customer settled on."""
+    one for another article), and the article is in kb's top 3 (the policy's guard) for the wording the customer
+    settled on."""
     settled = " ".join((body.settled_query or "").split())
     if not settled or settled.casefold() == query.casefold():
         return
@@ -102,9 +104,8 @@ def _reformulated(request: Request, svc: KBService, query: str, body: SignalIn, 
     if first_decision == "answer" and first_rank == 1:
         return  # it had a good answer already: nothing to learn
     settled_rank, _ = server_rank(svc, settled, body.article_id, audience)
-    if settled_rank is None or settled_rank > 3:
+    if settled_rank is None or settled_rank > DEFAULT_POLICY.top:
         return
-    if svc.settings.learn != "off":
-        svc.evidence.add(query, body.article_id, "reformulated", client_address(request), first_rank, audience,
-                         confident=first_decision == "answer")
+    svc.evidence.add(query, body.article_id, "reformulated", client_address(request), first_rank, audience,
+                     confident=first_decision == "answer")
 
