@@ -11,7 +11,6 @@ skip, except under CI (``CI=true``), where they fail so a broken machine is noti
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from kb.settings import Settings
 from tests.conftest import ROOT, real_env, write
 from tests.support.chromium import WAIT, chrome, css, js_errors, require_browser, wait_for
 from tests.support.fakes import FakeEmbedder
-from tests.support.server import free_port, running_server
+from tests.support.live import serve
+from tests.support.server import running_server
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 AGENT_KEY = "agent-test-key"
@@ -67,8 +67,6 @@ HOSTILE = """Hello <script>window.__xss = 1; alert('script')</script> world.
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An in-process uvicorn serving a tiny index (fake embedder) that includes a hostile article."""
-    import uvicorn
-
     from kb.app.factory import create_app
     from kb.articles.parse import load_articles
     from kb.index.build import build_index
@@ -83,20 +81,8 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     build_index(load_articles(root / "articles"), embedder, root / "index")
     settings = Settings.from_env({}, index_dir=root / "index", articles_dir=root / "articles",
                                  model=embedder.model_id)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder, watch=False), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="fake-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(settings, embedder=embedder, watch=False)) as base:
+        yield base
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from kb.settings import Settings
 from tests.conftest import ROOT, write
 from tests.support.chromium import chrome, js_errors, wait_for
 from tests.support.fakes import FakeEmbedder
+from tests.support.live import serve
 from tests.support.server import free_port
 
 SHOP = "https://shop.example"
@@ -183,22 +184,8 @@ def test_widget_script_is_served_with_its_strings(fake_kb: tuple[Settings, FakeE
 @contextmanager
 def serve_kb(settings: Settings, embedder: FakeEmbedder) -> Iterator[str]:
     """kb in an in-process uvicorn on a free port; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder, watch=False), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="kb-widget-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(settings, embedder=embedder, watch=False)) as base:
+        yield base
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
