@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from kb.feedback.engine import since
 from kb.feedback.gapmarks import voted_down
 from kb.feedback.store import LOW_CONFIDENCE, StoreUnavailable
 from kb.limits import MAX_QUERY_CHARS
@@ -116,13 +116,13 @@ def gap_clients(store: FeedbackStore, days: int) -> dict[str, set[str]]:
     client who typed two of its queries once. The same rows as ``FeedbackStore.gap_queries``, unaggregated;
     empty while the store is unusable (groups then sum per-query counts)."""
 
-    since = (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
+    first = since(days)
     try:
         rows = store._rows(
             "SELECT query, client FROM unanswered WHERE day >= ? "
             "UNION SELECT query, client FROM searches WHERE day >= ? AND (decision = 'none' OR confidence < ?) "
             "UNION SELECT query, client FROM votes WHERE day >= ? AND helpful = 0 AND query <> ''",
-            (since, since, LOW_CONFIDENCE, since))
+            (first, first, LOW_CONFIDENCE, first))
     except StoreUnavailable:
         return {}
     out: dict[str, set[str]] = {}
