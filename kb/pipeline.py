@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.articles.lint import LintReport, lint_articles, where
+from kb.articles.site import site_files
 from kb.errors import ContentTestsFailed, KBError
 from kb.feedback.connect import open_engine, store_exists
 from kb.feedback.engine import StoreUnavailable
@@ -36,8 +37,9 @@ class LintFailed(KBError):
 
 
 def config_files(articles_dir: Path) -> list[Path]:
-    """Configuration files of the articles folder that a build carries (``_synonyms.yml``)."""
-    return [p for p in (articles_dir / "_synonyms.yml",) if p.is_file()]
+    """Configuration files of the articles folder that a build carries (``_synonyms.yml``; ``_site.yml`` and its
+    logo, :mod:`kb.articles.site`)."""
+    return [*(p for p in (articles_dir / "_synonyms.yml",) if p.is_file()), *site_files(articles_dir)]
 
 
 def preview_dir(index_dir: Path) -> Path:
@@ -111,7 +113,8 @@ def gated_build(
             learned, note = learned_from_store(settings, articles)
         stats = build_index(articles, embedder, target, include_drafts=drafts,
                             config_files=config_files(settings.articles_dir), progress=progress,
-                            on_total=on_total, check=content_tests if check else None, learned=learned)
+                            on_total=on_total, check=content_tests if check else None, learned=learned,
+                            ann_threshold=settings.ann_threshold)
         return replace(stats, notes=(*stats.notes, note)) if note else stats
 
 

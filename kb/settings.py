@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import ConfigError
+from kb.limits import (
+    IMPORT_MAX_BYTES,
+    IMPORT_MAX_CELL_CHARS,
+    IMPORT_MAX_DEPTH,
+    IMPORT_MAX_ROWS,
+    IMPORT_MAX_XLSX_BYTES,
+)
 
 DEFAULT_MODEL = "multilingual-e5-small"
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "fp32e16", "fp32e8", "int8e8", "int8att")  # kb.model.export.RECIPES
 LEARN_MODES = ("auto", "review", "off")  # KB_LEARN, see kb.feedback.learning
 
 
@@ -47,6 +54,10 @@ class Settings:
     rate_search: str = "20/second;600/minute"
     rate_suggest: str = "40/second;1200/minute"
     rate_reports: str = "20/minute;200/day"  # POST /feedback and /unanswered
+    # wrong keys (admin, agent, metrics; every replica) per client within key_window seconds, before every key
+    # from that client gets 429 until the window has passed (kb.feedback.keyfails)
+    key_failures: int = 10
+    key_window: float = 900.0
     max_body_bytes: int = 16384  # request bodies (votes, reports) are tiny
     body_timeout: float = 10.0  # seconds to send a request body, so half-sent bodies cannot hold connections
     cors_origins: tuple[str, ...] = ()  # shop sites allowed to call the public API from the browser (the widget)
@@ -54,6 +65,15 @@ class Settings:
     # learning from customers and agents (kb.feedback.learning): auto = pairs that pass the guards go live at
     # the next build; review = each waits for an editor's accept; off = nothing learned (nor recorded)
     learn: str = "auto"
+    # what `kb import` reads at most (kb.articles.importer.bounds; the defaults and why: kb.limits)
+    import_max_bytes: int = IMPORT_MAX_BYTES
+    import_max_rows: int = IMPORT_MAX_ROWS
+    import_max_cell_chars: int = IMPORT_MAX_CELL_CHARS
+    import_max_depth: int = IMPORT_MAX_DEPTH
+    import_max_xlsx_bytes: int = IMPORT_MAX_XLSX_BYTES
+    # entries from which `kb build` adds an approximate (HNSW) index that large builds are searched with
+    # (kb.index.ann; None: its THRESHOLD, 30,000)
+    ann_threshold: int | None = None
 
     # environment variable -> field name
     ENV: Mapping[str, str] = field(
@@ -74,11 +94,19 @@ class Settings:
             "KB_RATE_SEARCH": "rate_search",
             "KB_RATE_SUGGEST": "rate_suggest",
             "KB_RATE_REPORTS": "rate_reports",
+            "KB_KEY_FAILURES": "key_failures",
+            "KB_KEY_WINDOW": "key_window",
             "KB_MAX_BODY_BYTES": "max_body_bytes",
             "KB_BODY_TIMEOUT": "body_timeout",
             "KB_CORS_ORIGINS": "cors_origins",
             "KB_LOG_DAYS": "log_days",
             "KB_LEARN": "learn",
+            "KB_IMPORT_MAX_BYTES": "import_max_bytes",
+            "KB_IMPORT_MAX_ROWS": "import_max_rows",
+            "KB_IMPORT_MAX_CELL_CHARS": "import_max_cell_chars",
+            "KB_IMPORT_MAX_DEPTH": "import_max_depth",
+            "KB_IMPORT_MAX_XLSX_BYTES": "import_max_xlsx_bytes",
+            "KB_ANN_THRESHOLD": "ann_threshold",
         },
         repr=False,
         compare=False,
@@ -105,7 +133,15 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name in {"articles_dir", "index_dir", "cache_dir"}:
         return Path(value).expanduser()
-    if name in {"port", "batch_size", "workers", "max_body_bytes", "log_days"}:
+    if name.startswith("import_max_"):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} (KB_{name.upper()}) must be an integer, got {value!r}") from None
+        if number < 1:
+            raise ConfigError(f"setting {name} (KB_{name.upper()}) must be at least 1, got {number}")
+        return number
+    if name in {"port", "batch_size", "workers", "max_body_bytes", "log_days", "key_failures", "ann_threshold"}:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -134,6 +170,14 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"setting {name} must be a number of seconds, got {value!r}") from None
         if not 0 < seconds <= 3600:
             raise ConfigError(f"setting {name} must be between 0 and 3600 seconds, got {value!r}")
+        return seconds
+    if name == "key_window":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} (KB_KEY_WINDOW) must be a number of seconds, got {value!r}") from None
+        if not 1 <= seconds <= 86400:
+            raise ConfigError(f"setting {name} (KB_KEY_WINDOW) must be between 1 and 86400 seconds, got {value!r}")
         return seconds
     if name == "trusted_proxies":
         import ipaddress

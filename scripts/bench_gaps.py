@@ -3,6 +3,7 @@ thresholds.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_gaps.py speed [--queries 10000] [--index DIR]
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_gaps.py thresholds [--index DIR]
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/bench_gaps.py flood [--queries 2000] [--index DIR]
 
 ``speed`` logs N distinct queries (paraKQC dev queries from ../shared/benchmarks when present, with variants
 to reach N; else synthetic) as unanswered searches of 1-3 clients each in a temporary SQLite store, then
@@ -13,6 +14,11 @@ biggest groups; with peak memory (process high-water mark, reset before grouping
 gap logs: 300 draws of 4 sample articles' held-out customer queries (tests/data/sample_queries.jsonl) and 3
 of 8 topics no sample article covers (written below), and on three fixed 3-topic sets; it prints the adjusted
 Rand index per distance threshold, and the on-topic measure of covered and uncovered groups.
+
+``flood`` is the gap report at its cap under one client's flood: N real gap queries (1-3 clients each), 2,100
+distinct junk reports from one client, and one real gap typed three ways by three customers; it times reading the
+store and what ``/admin/gaps.json`` does (grouping, first with no vector cached, then again), and says where the
+real gap ranks among the reported groups.
 Both use the sample articles' index, built into a temporary folder unless --index names one.
 """
 
@@ -139,25 +145,23 @@ def _peak_mib() -> float:
 def speed(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from kb.feedback.gaps import VectorCache, _embed, cluster, distances, find_gaps, gap_clients
-    from kb.feedback.sqlite import SQLiteStore
+    from kb.feedback.gaps import VectorCache, _embed, cluster, distances, find_gaps
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FeedbackStore
     from kb.text.analysis import char_ngrams
 
     searcher, _ = open_sample(args.index)
     queries = logged_queries(args.queries)
     with tempfile.TemporaryDirectory(prefix="kb-bench-gaps-") as tmp:
-        store = SQLiteStore(Path(tmp) / "feedback.sqlite")
+        store = FeedbackStore(SQLiteEngine(Path(tmp) / "feedback.sqlite"))
         started = time.perf_counter()
-        for i, q in enumerate(queries):
-            for c in range(1 + i % 3):
-                store.add_unanswered(q, "none", f"10.{i % 250}.{c}.{i % 7}")
+        report(store, [(q, f"10.{i % 250}.{c}.{i % 7}") for i, q in enumerate(queries) for c in range(1 + i % 3)])
         print(f"logged {len(queries)} queries ({sum(1 + i % 3 for i in range(len(queries)))} reports) "
               f"in {time.perf_counter() - started:.1f} s (not part of the figures)")
 
         stages: dict[str, float] = {}
         t = time.perf_counter()
-        gaps = store.gap_queries(30, limit=len(queries))
-        clients = gap_clients(store, 30)
+        gaps, clients = read_gaps(store, len(queries))
         stages["read the store"] = time.perf_counter() - t
         texts = [g.query for g in gaps]
         cache: VectorCache = VectorCache(size=len(texts) + 1)
@@ -192,6 +196,67 @@ def speed(args: argparse.Namespace) -> None:
         print(f"  {name:<38} {seconds:8.2f} s")
     print(f"peak memory: {group_peak:.0f} MiB during analysis, distances and clustering "
           f"({'reset before them' if reset else 'process peak'}; {before:.0f} MiB before, model and index loaded)")
+
+
+def report(store: Any, rows: Sequence[tuple[str, str]]) -> None:
+    """Log (query, client address) as unanswered searches of today, in one transaction."""
+    from kb.feedback.engine import now
+
+    created, day = now()
+    sql = store.engine.sql("INSERT INTO unanswered (created, day, client, query, kind) VALUES (?, ?, ?, ?, 'none') "
+                           "ON CONFLICT DO NOTHING")
+
+    def work(db: Any) -> None:
+        for query, address in rows:
+            db.execute(sql, (created, day, store.engine.client(db, address), query))
+
+    store.engine.run(work)
+
+
+def read_gaps(store: Any, limit: int) -> tuple[Any, Any]:
+    """The gap queries and their clients as ``find_gaps`` reads them (one statement since issue 17)."""
+    if hasattr(store, "gap_report"):
+        report = store.gap_report(30, limit=limit)
+        return report.queries, report.clients
+    from kb.feedback.gaps import gap_clients  # type: ignore[attr-defined]  # before issue 17
+
+    return store.gap_queries(30, limit=limit), gap_clients(store, 30)
+
+
+REAL_GAP = ("선물 포장 되나요", "선물용으로 포장해 주실 수 있나요", "포장지 골라서 선물 포장 가능한가요")
+
+
+def flood(args: argparse.Namespace) -> None:
+    from kb.feedback.gaps import VectorCache, find_gaps
+    from kb.feedback.sqlite import SQLiteEngine
+    from kb.feedback.store import FeedbackStore
+
+    searcher, _ = open_sample(args.index)
+    queries = [q for q in logged_queries(args.queries + 200) if "포장" not in q][: args.queries]
+    junk = [f"zz{random.Random(i).getrandbits(40):010x} cheap pills" for i in range(2100)]
+    with tempfile.TemporaryDirectory(prefix="kb-bench-gaps-") as tmp:
+        store = FeedbackStore(SQLiteEngine(Path(tmp) / "feedback.sqlite"))
+        report(store, [(q, f"10.{i % 250}.{c}.{i % 7}") for i, q in enumerate(queries) for c in range(1 + i % 3)])
+        report(store, [(q, "198.51.100.66") for q in junk])
+        report(store, [(q, f"203.0.113.{n}") for n, q in enumerate(REAL_GAP)])
+        print(f"{len(queries)} real gap queries, {len(junk)} junk reports from one client, the real gap typed by "
+              f"{len(REAL_GAP)} customers")
+        t = time.perf_counter()
+        gaps, clients = read_gaps(store, 2000)
+        read = time.perf_counter() - t
+        kept = sum(1 for g in gaps if g.query in junk)
+        print(f"  read the store (gap queries + client sets) {read:8.2f} s: {len(gaps)} queries, {kept} of them junk, "
+              f"{sum(1 for g in gaps if g.query in REAL_GAP)} of the real gap's {len(REAL_GAP)}, {len(clients)} sets")
+        cache: VectorCache = VectorCache()
+        memo: dict[tuple[str, ...], Any] = {}  # vectors and suggestions kept between calls, as the service does
+        for label in ("first call, nothing cached", "again, as cached"):
+            t = time.perf_counter()
+            groups = find_gaps(store, searcher, days=30, limit=20, cache=cache, memo=memo)
+            took = time.perf_counter() - t
+            rank = next((i + 1 for i, g in enumerate(groups) if set(g.examples) & set(REAL_GAP)), None)
+            print(f"  /admin/gaps.json's grouping, {label:<28} {took:8.2f} s; the real gap: "
+                  + (f"group {rank} of {len(groups)}, {groups[rank - 1].count} customers" if rank else "not shown"))
+        store.close()
 
 
 # --- thresholds ------------------------------------------------------------------------------------
@@ -318,13 +383,13 @@ def thresholds(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", choices=["speed", "thresholds"], default="speed")
+    p.add_argument("mode", nargs="?", choices=["speed", "thresholds", "flood"], default="speed")
     p.add_argument("--queries", type=int, default=10000, help="logged queries to group (speed)")
     p.add_argument("--index", type=Path, help="an index of the sample articles (default: build one)")
     p.add_argument("--grid", default="0.75:0.95:0.05", help="thresholds to try, low:high:step (thresholds)")
     p.add_argument("--new-grid", default="0.85,0.9,0.92,0.95", help="second thresholds to try, a,b,... (thresholds)")
     args = p.parse_args(argv)
-    (speed if args.mode == "speed" else thresholds)(args)
+    {"speed": speed, "thresholds": thresholds, "flood": flood}[args.mode](args)
 
 
 if __name__ == "__main__":

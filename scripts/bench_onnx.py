@@ -1,16 +1,21 @@
-"""Benchmark the bundled model on ONNX Runtime (fp32, int8) against sentence-transformers on torch.
+"""Benchmark the bundled model on ONNX Runtime (each KB_PRECISION) against sentence-transformers on torch.
 
-Usage: python scripts/bench_onnx.py [latency] [build] [memory] [export] [quality] [--cache-dir DIR]
-                                     [--runtimes torch,fp32,int8] [--configs 2x2,2x1,1x2] [--ort-config K=V ...]
+Usage: python scripts/bench_onnx.py [latency] [build] [memory] [export] [quality] [size] [--cache-dir DIR]
+                                     [--runtimes torch,fp32,int8,...] [--configs 2x2,2x1,1x2] [--ort-config K=V ...]
+
+Runtimes: torch, or a precision of kb.settings.PRECISIONS (fp32, int8, fp32e16, fp32e8, int8e8, int8att).
 
 - latency: one short Korean query at a time (paraKQC dev queries, ``query: `` prefix), p50/p95 in ms; then 8
   client threads at once: queries/s and p50/p95 per query. ``--configs TxC`` runs the ONNX runtimes with T
   intra-op threads and at most C concurrent runs (default: the embedder's own choice).
 - build: embed_passages of 2,000 short texts (paraKQC questions and dev queries), texts/s.
-- memory: peak and final RSS of a fresh process that loads the embedder and embeds 200 queries one by one.
+- memory: RSS, PSS and anonymous memory (/proc/self/smaps_rollup) and peak RSS of a fresh process that loads
+  the embedder and embeds 200 queries one by one. The file-backed part (the memory-mapped weights) depends on
+  the page cache: with the file cached, the kernel maps up to 64 KB around each touched table row.
+- size: bytes of each precision's graph and weights files.
 - export: time and peak RSS of converting and exporting the bundled model into an empty temporary cache.
 - quality: dense-only hit@1 on the first 1,500 dev queries of each shared benchmark (FAQ questions as
-  passages), fp32 vs int8.
+  passages), for each ONNX runtime given.
 Set HF_HUB_OFFLINE=1. Each timing prints the CPU that other processes used meanwhile (--quiet-wait waits
 for a quiet machine first).
 """
@@ -43,7 +48,7 @@ def rows(path: Path) -> list[dict[str, Any]]:
 
 
 def make_embedder(runtime: str, cache_dir: Path, config: tuple[int, int] | None = None) -> Any:
-    """runtime: torch (sentence-transformers), fp32 or int8 (ONNX Runtime)."""
+    """runtime: torch (sentence-transformers), or a precision of the ONNX export (ONNX Runtime)."""
     if runtime == "torch":
         from kb.model.embed import SentenceTransformerEmbedder
 
@@ -149,7 +154,10 @@ e = load_embedder(Settings.from_env({{}}, cache_dir=Path({cache!r}), precision={
 for q in json.loads(sys.stdin.read()):
     e.embed_queries([q])
 status = dict(line.split(':', 1) for line in open('/proc/self/status'))
-print(type(e).__name__, status['VmRSS'].strip(), status['VmHWM'].strip(), 'torch' in sys.modules)
+roll = dict(line.split(':', 1) for line in open('/proc/self/smaps_rollup').read().splitlines()[1:])
+kb = lambda d, k: int(d[k].split()[0])
+print(type(e).__name__, kb(status, 'VmRSS'), kb(status, 'VmHWM'), kb(roll, 'Pss'), kb(roll, 'Anonymous'),
+      'torch' in sys.modules)
 """
 
 
@@ -163,8 +171,22 @@ def bench_memory(runtime: str, cache_dir: Path, queries: list[str]) -> None:
     code = MEMORY_CODE.format(cache=str(cache_dir), precision=precision, model=model)
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(queries[:200]), capture_output=True,
                          text=True, check=True, cwd=ROOT).stdout.split()
-    print(f"memory  {runtime:14s} {out[0]}: RSS after 200 queries {int(out[1]) / 1024:.0f} MB, peak "
-          f"{int(out[3]) / 1024:.0f} MB, torch imported: {out[5]}", flush=True)
+    rss, peak, pss, anon = (int(x) / 1024 for x in out[1:5])
+    print(f"memory  {runtime:14s} {out[0]}: after 200 queries RSS {rss:.0f} MB, PSS {pss:.0f} MB, anonymous "
+          f"{anon:.0f} MB; peak RSS {peak:.0f} MB, torch imported: {out[5]}", flush=True)
+
+
+def bench_size(runtimes: list[str], cache_dir: Path) -> None:
+    from kb.model.export import bundled_onnx_path
+    from kb.model.onnx import MODEL_FILES
+
+    folder = bundled_onnx_path(cache_dir)
+    for runtime in runtimes:
+        if runtime in MODEL_FILES:
+            graph = folder / MODEL_FILES[runtime]
+            weights = graph.with_name(graph.name + ".data")
+            print(f"size    {runtime:14s} {(graph.stat().st_size + weights.stat().st_size) / 1e6:6.1f} MB "
+                  f"({graph.name} + .data)", flush=True)
 
 
 EXPORT_CODE = """
@@ -184,14 +206,14 @@ def bench_export() -> None:
     with tempfile.TemporaryDirectory(prefix="kb-bench-export-") as cache:
         out = subprocess.run([sys.executable, "-c", EXPORT_CODE.format(cache=cache)], capture_output=True, text=True,
                              check=True, cwd=ROOT).stdout.split()
-    print(f"export  conversion {out[0]} s, ONNX export (fp32 + int8 + checks + sha256) {out[1]} s, "
+    print(f"export  conversion {out[0]} s, ONNX export (every precision + checks + sha256) {out[1]} s, "
           f"peak RSS {out[2]} MB | {load(others)}", flush=True)
 
 
-def bench_quality(cache_dir: Path) -> None:
+def bench_quality(runtimes: list[str], cache_dir: Path) -> None:
     import numpy as np
 
-    embedders = {p: make_embedder(p, cache_dir) for p in ("fp32", "int8")}
+    embedders = {p: make_embedder(p, cache_dir) for p in runtimes if p != "torch"}
     for name in SETS:
         faq = rows(BENCH / name / "faq.jsonl")
         dev = rows(BENCH / name / "queries_dev.jsonl")[:1500]
@@ -202,14 +224,14 @@ def bench_quality(cache_dir: Path) -> None:
             queries = embedder.embed_queries([r["query"] for r in dev])
             best = np.argmax(queries @ passages.T, axis=1)
             hits = sum(ids[b] in r["relevant_ids"] for b, r in zip(best, dev, strict=True))
-            line.append(f"{precision} {hits / len(dev):.3f}")
+            line.append(f"{precision} {hits / len(dev):.4f}")
         print(f"quality {name:10s} dense hit@1 on {len(dev)} dev queries: {', '.join(line)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="*", default=["latency", "build", "memory"],
-                        choices=["latency", "build", "memory", "export", "quality"])
+                        choices=["latency", "build", "memory", "export", "quality", "size"])
     parser.add_argument("--cache-dir", type=Path, default=None, help="kb cache (default: KB_CACHE_DIR or ~/.cache/kb)")
     parser.add_argument("--runtimes", default="torch,fp32,int8")
     parser.add_argument("--configs", default="", help="ONNX TxC configurations, e.g. 2x2,2x1,1x2")
@@ -256,8 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             bench_memory(runtime, cache_dir, queries)
     if "export" in args.what:
         bench_export()
+    if "size" in args.what:
+        bench_size(runtimes, cache_dir)
     if "quality" in args.what:
-        bench_quality(cache_dir)
+        bench_quality(runtimes, cache_dir)
     return 0
 
 

@@ -7,6 +7,7 @@ Usage:
     .venv/bin/python scripts/load.py --seconds 60 --clients 16 --rebuild-twice
     .venv/bin/python scripts/load.py http://127.0.0.1:8000  # a kb that is already running (its limits apply)
     .venv/bin/python scripts/load.py http://127.0.0.1:8000 --rebuild-twice --articles DIR --index DIR
+    .venv/bin/python scripts/load.py --abuse --clients 8    # customers alone, then beside a long-query abuser
 
 Searches use distinct queries (the paraKQC dev queries beside this repository when present, else a built-in
 Korean list); suggestions type a query one syllable at a time; votes go to articles the searches found.
@@ -17,6 +18,10 @@ The server this script starts gets generous rate limits (a load test from one ad
 the limiter); with --real-limits it keeps kb's defaults, trusts 127.0.0.1 as a proxy and gives every simulated
 client its own X-Forwarded-For address, so each has its own budget as real customers would. Only 127.0.0.1 is
 ever contacted unless a URL is given; the run stops by itself after --seconds (or --max-requests).
+
+--abuse (issue 17) runs twice for --seconds on one server with kb's limits: the customers (--think 0.5 s unless given)
+alone, then beside a client sending maximal queries (MAX_QUERY_CHARS of Hangul without spaces, each new) on four
+connections as its 429s' Retry-After allow; it prints the customers' search p50/p95 and the ratio (target: <= 2x).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from kb.limits import MAX_QUERY_CHARS
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAKQC_QUERIES = ROOT.parent / "shared" / "benchmarks" / "parakqc" / "queries_dev.jsonl"
@@ -140,6 +147,20 @@ def client_loop(load: Load, slot: int, seed: int, think: float) -> None:
                 load.record("vote", started, response, error)
             if think:
                 time.sleep(rng.uniform(0, 2 * think))
+
+
+def abuser_loop(load: Load, seed: int) -> None:
+    """One client (one address) sending maximal queries, each new, as fast as its limits let it."""
+    rng = random.Random(seed)
+    headers = {"X-Forwarded-For": "203.0.113.7"} if load.forwarded else {}  # TEST-NET-3: not a customer's
+    with httpx.Client(base_url=load.base, timeout=30, headers=headers) as client:
+        while load.running():
+            q = "".join(rng.choice(load.queries) for _ in range(40)).replace(" ", "")[:MAX_QUERY_CHARS]
+            started = time.perf_counter()
+            response, error = _call(client, "GET", "/search", params={"q": q, "k": 5})
+            load.record("abuse", started, response, error)
+            if response is not None and response.status_code == 429:
+                time.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
 
 
 def _call(client: httpx.Client, method: str, path: str, **kwargs: object) -> tuple[httpx.Response | None, str | None]:
@@ -299,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "10-40 s, so give --seconds 90 or more)")
     p.add_argument("--real-limits", action="store_true",
                    help="the started server keeps kb's rate limits; each client gets its own forwarded address")
+    p.add_argument("--abuse", action="store_true", help="customers, then beside a long-query abuser (kb's limits)")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0:
@@ -313,12 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.url or args.rebuild_twice:
             shutil.copytree(args.articles, articles)  # what is built, and what the rebuilds edit
         if args.url:
+            if args.abuse:
+                return run_abuse(args, args.url.rstrip("/"), queries)
             return run(args, args.url.rstrip("/"), queries, articles, args.index)
         index = work / "index"
         print(f"building {args.articles} into a temporary index ...", flush=True)
         print(f"  kb build {build(articles, index, dict(os.environ)):.1f} s", flush=True)
-        with started_server(articles, index, args.real_limits, work / "server.log") as base:
-            return run(args, base, queries, articles, index)
+        with started_server(articles, index, args.real_limits or args.abuse, work / "server.log") as base:
+            return run_abuse(args, base, queries) if args.abuse else run(args, base, queries, articles, index)
 
 
 def run(args: argparse.Namespace, base: str, queries: list[str], articles: Path, index: Path | None) -> int:
@@ -342,6 +366,34 @@ def run(args: argparse.Namespace, base: str, queries: list[str], articles: Path,
         rebuilds.join(timeout=120)  # a late rebuild still reports whether it was served
     failed = report(load, elapsed, args.clients, notes)
     return 1 if failed else 0
+
+
+def run_abuse(args: argparse.Namespace, base: str, queries: list[str]) -> int:
+    """Customers alone, then the same customers beside one client sending maximal queries; print both."""
+    searches: list[list[float]] = []
+    failed = 0
+    with httpx.Client(base_url=base, timeout=30) as warm:  # what a server loads at its first searches is not timed
+        for q in queries[-10:]:
+            _call(warm, "GET", "/search", params={"q": q})
+    for phase, supply in (("without", queries[::2]), ("with", queries[1::2])):  # no query seen twice: no cache hits
+        load = Load(base, supply, args.seconds, args.max_requests, forwarded=not args.url)
+        load.tallies["abuse"] = Tally()
+        threads = [threading.Thread(target=client_loop, args=(load, i, args.seed, args.think or 0.5), daemon=True)
+                   for i in range(args.clients)]
+        if phase == "with":
+            threads += [threading.Thread(target=abuser_loop, args=(load, j), daemon=True) for j in range(1, 5)]
+        print(f"\n{phase} the abuser: {args.clients} customers for {args.seconds:g} s", flush=True)
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=args.seconds + 60)
+        failed += report(load, time.monotonic() - started, len(threads), [])
+        searches.append([v * 1000 for v in load.tallies["search"].latencies] or [float("nan")])
+    (p50a, p95a), (p50b, p95b) = ((percentile(lat, 50), percentile(lat, 95)) for lat in searches)
+    print(f"\ncustomers' searches without -> with the abuser: p50 {p50a:.1f} -> {p50b:.1f} ms, p95 {p95a:.1f} -> "
+          f"{p95b:.1f} ms; p95 x{p95b / p95a:.2f} (target: at most x2)")
+    return failed
 
 
 if __name__ == "__main__":

@@ -35,3 +35,13 @@ def test_learning_mode() -> None:
     assert Settings.from_env({"KB_LEARN": "auto"}, learn="off").learn == "off"
     with pytest.raises(ConfigError, match="KB_LEARN"):
         Settings.from_env({"KB_LEARN": "sometimes"})
+
+
+def test_the_key_throttle() -> None:
+    assert (Settings.from_env({}).key_failures, Settings.from_env({}).key_window) == (10, 900.0)
+    s = Settings.from_env({"KB_KEY_FAILURES": "5", "KB_KEY_WINDOW": "60"})
+    assert (s.key_failures, s.key_window) == (5, 60.0)
+    for env in ({"KB_KEY_FAILURES": "0"}, {"KB_KEY_FAILURES": "many"}, {"KB_KEY_WINDOW": "nan"},
+                {"KB_KEY_WINDOW": "0"}, {"KB_KEY_WINDOW": "1e9"}, {"KB_KEY_WINDOW": "soon"}):
+        with pytest.raises(ConfigError, match="key_"):
+            Settings.from_env(env)

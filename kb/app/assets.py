@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from fastapi import HTTPException
 from fastapi.responses import Response
 
+from kb.app.errors import shown
+
 if TYPE_CHECKING:
     from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11
 
@@ -98,7 +100,7 @@ class Assets:
         """The file, or 304 when ``If-None-Match`` names its ETag; 404 for a name that is not one of them."""
         asset = self.get(name)
         if asset is None:
-            raise HTTPException(status_code=404, detail=f"no {self.what} {name!r}")
+            raise HTTPException(status_code=404, detail=f"no {self.what} {shown(name)}")
         headers = {"ETag": asset.etag, **self.headers}
         if matches(if_none_match, asset.etag):
             return Response(status_code=304, headers=headers)

@@ -8,11 +8,14 @@ signing key is derived from ``KB_ADMIN_KEY``, so every ``kb serve`` worker accep
 key signs everyone out. Requests that change something (sign-out, fixes) also need the session's CSRF token in
 ``X-CSRF-Token`` (compared in constant time). A bearer admin key works instead of the cookie, for scripts;
 bearer requests need no CSRF token, since no browser adds that header by itself.
+
+Every key is guessed at the same price (:mod:`kb.feedback.keyfails`): after ``KB_KEY_FAILURES`` wrong keys
+(admin, agent or metrics, at sign-in or as a bearer, on any replica) within ``KB_KEY_WINDOW`` seconds, a
+client's keys get 429 with ``Retry-After``, the right one too, until the window has passed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -23,11 +26,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Cookie, Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from kb.app.deps import app_state
-from kb.feedback.engine import StoreUnavailable
+from kb.app.middleware import client_address
+from kb.feedback.keyfails import KeyThrottle
 
 if TYPE_CHECKING:
+    from kb.feedback.keyfails import KeyFailures
     from kb.feedback.signins import SignIns
 
 PUBLIC, AGENTS = "public", "agents"
@@ -43,24 +49,73 @@ def key_matches(given: bytes | None, key: str) -> bool:
     return given is not None and hmac.compare_digest(given, key.encode("utf-8", "surrogateescape"))
 
 
+# --- the throttle on wrong keys ---------------------------------------------------------------------------
+
+THROTTLE = "kb_key_throttle"  # its app.state name (a test may put one with its own clock there)
+
+
+def key_throttle(request: Request) -> KeyThrottle:
+    settings = request.app.state.settings
+    return app_state(request, THROTTLE, lambda: KeyThrottle(settings.key_failures, settings.key_window))
+
+
+def key_failures(request: Request) -> KeyFailures | None:
+    """The shared count of wrong keys, once the service is loaded (before, this process counts alone)."""
+    svc = getattr(request.app.state, "kb", None)
+    return None if svc is None else svc.keyfails  # type: ignore[no-any-return]
+
+
+def _too_many(wait: int) -> HTTPException:
+    return HTTPException(status_code=429, detail=f"too many wrong keys from this address; try again in {wait} s",
+                         headers={"Retry-After": str(wait)})
+
+
+def refuse_locked(request: Request) -> None:
+    """429 while this client is locked out (whatever key it sends now)."""
+    wait = key_throttle(request).wait(client_address(request), key_failures(request))
+    if wait:
+        raise _too_many(wait)
+
+
+def count_wrong_key(request: Request) -> None:
+    """Count a wrong key from this client; 429 instead of the caller's 401 when it was locked out already."""
+    wait = key_throttle(request).fail(client_address(request), key_failures(request))
+    if wait:
+        raise _too_many(wait)
+
+
+def checked_key(request: Request, given: bytes | None, key: str) -> bool:
+    """Whether ``given`` is ``key``, under the throttle: a wrong key counts, and a locked-out client gets 429
+    whichever key it sent. No key at all is not a guess: False, uncounted. (Blocks on the store: call it
+    from a thread.)"""
+    if given is None:
+        return False
+    if key_matches(given, key):
+        refuse_locked(request)
+        return True
+    count_wrong_key(request)
+    return False
+
+
 def require_admin(request: Request, authorization: str | None) -> None:
     """The bearer key must equal ``KB_ADMIN_KEY``; admin routes are off (404) without one."""
     key = request.app.state.settings.admin_key
     if not key:
         raise HTTPException(status_code=404, detail="admin routes are off: set KB_ADMIN_KEY to enable them")
-    if not key_matches(bearer_key(authorization), key):
+    if not checked_key(request, bearer_key(authorization), key):
         raise HTTPException(status_code=401, detail="missing or wrong admin key (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})
 
 
 async def get_audience(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     """``agents`` when the request carries ``KB_AGENT_KEY``, else ``public``; a wrong bearer key is a 401
-    (so the agent view can ask again) once an agent key is set. (``async``: it never blocks, see get_service.)"""
+    (so the agent view can ask again) once an agent key is set. (``async``: only a request with a key waits
+    on the throttle's store, in a thread; the public's requests never block, see get_service.)"""
     key = request.app.state.settings.agent_key
     given = bearer_key(authorization)
     if not key or given is None:
         return PUBLIC
-    if not key_matches(given, key):
+    if not await run_in_threadpool(checked_key, request, given, key):
         raise HTTPException(status_code=401, detail="wrong agent key", headers={"WWW-Authenticate": "Bearer"})
     return AGENTS
 
@@ -72,8 +127,6 @@ AudienceDep = Annotated[str, Depends(get_audience)]
 
 COOKIE = "kb_admin"
 SESSION_SECONDS = 8 * 3600  # a working day; then sign in again
-MAX_FAILURES = 10  # wrong keys per client within FAILURE_WINDOW before sign-in answers 429
-FAILURE_WINDOW = 300.0
 
 
 @dataclass(frozen=True)
@@ -118,36 +171,13 @@ def read_session(admin_key: str, token: str | None, now: float | None = None) ->
 
 @dataclass
 class SignInState:
-    """This process's copy of the editors' sign-in state. Signed-out sessions and wrong keys also go to the
-    shared store (:class:`kb.feedback.signins.SignIns`, which every replica and ``--workers`` process shares: a
-    session signed out on one is refused by all, and the throttle counts a client's wrong keys wherever they
-    land); the copy here keeps both working in this process while the store is away."""
+    """This process's copy of the sessions signed out here. They also go to the shared store
+    (:class:`kb.feedback.signins.SignIns`, which every replica and ``--workers`` process shares: a session
+    signed out on one is refused by all, once the store has it); the copy here refuses them in this process
+    whatever the store's state."""
 
     revoked: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, list[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def failed_recently(self, client: str, now: float, store: SignIns | None = None) -> int:
-        with self.lock:
-            recent = [t for t in self.failures.get(client, []) if now - t < FAILURE_WINDOW]
-            if recent:
-                self.failures[client] = recent
-            else:
-                self.failures.pop(client, None)
-        shared = 0
-        if store is not None:
-            with contextlib.suppress(StoreUnavailable):
-                shared = store.sign_in_failures(client, FAILURE_WINDOW)
-        return max(len(recent), shared)
-
-    def fail(self, client: str, now: float, store: SignIns | None = None) -> None:
-        with self.lock:
-            if len(self.failures) > 10000:  # many addresses: forget the oldest rather than grow
-                self.failures.pop(next(iter(self.failures)))
-            self.failures.setdefault(client, []).append(now)
-        if store is not None:
-            with contextlib.suppress(StoreUnavailable):
-                store.sign_in_failed(client, FAILURE_WINDOW)
 
     def revoke(self, session: Session, store: SignIns | None = None) -> None:
         now = time.time()
@@ -155,8 +185,7 @@ class SignInState:
             self.revoked = {n: e for n, e in self.revoked.items() if e > now}
             self.revoked[session.nonce] = session.expires
         if store is not None:
-            with contextlib.suppress(StoreUnavailable):
-                store.sign_out(session.nonce, session.expires)
+            store.sign_out(session.nonce, session.expires)  # kept and written later while the store is away
 
     def is_revoked(self, session: Session, store: SignIns | None = None) -> bool:
         with self.lock:
@@ -183,12 +212,17 @@ def admin_key(request: Request) -> str:
 
 
 def signed_in(request: Request, authorization: str | None, cookie: str | None) -> Session | None:
-    """The cookie's session, or None for a bearer admin key; 401 for neither."""
+    """The cookie's session, or None for a bearer admin key; 401 for neither (a wrong bearer key counts as a
+    guess when the cookie does not sign in either)."""
     key = admin_key(request)
-    if key_matches(bearer_key(authorization), key):
+    given = bearer_key(authorization)
+    if given is not None and key_matches(given, key):
+        refuse_locked(request)
         return None
     session = read_session(key, cookie)
     if session is None or sign_in_state(request).is_revoked(session, signins(request)):
+        if given is not None:
+            count_wrong_key(request)
         raise HTTPException(status_code=401, detail="not signed in: POST /admin/session with the admin key",
                             headers={"WWW-Authenticate": "Bearer"})
     return session

@@ -20,12 +20,17 @@ def window(days: int) -> list[str]:
 
 
 COLOURS = {"answer": "#2b7a4b", "suggest": "#c98a1a", "none": "#c2412d"}
+# the page asks for the chart as wide as its panel (a phone's to a wide screen's), so the text stays 11 px
+# instead of being scaled with a fixed-size drawing
+CHART_MIN_WIDTH, CHART_MAX_WIDTH = 280, 2400
 # an image cannot use the page's stylesheet: name fonts with Hangul first
 FONTS = "Noto Sans CJK KR, Noto Sans KR, Apple SD Gothic Neo, Malgun Gothic, system-ui, sans-serif"
 
 
 def chart_svg(per_day: list[DaySearches], days: int, lang: str, width: int = 760, height: int = 240) -> str:
-    """Stacked bars (answer / suggest / none) for each of the last ``days`` days, with axis and legend."""
+    """Stacked bars (answer / suggest / none) for each of the last ``days`` days, with axis and legend, drawn
+    ``width`` pixels wide (clamped to ``CHART_MIN_WIDTH``..``CHART_MAX_WIDTH``)."""
+    width = min(max(width, CHART_MIN_WIDTH), CHART_MAX_WIDTH)
     strings = STRINGS[lang]
     counts = {d.day: d for d in per_day}
     days_shown = window(days)
@@ -44,7 +49,7 @@ def chart_svg(per_day: list[DaySearches], days: int, lang: str, width: int = 760
         y = top_pad + plot_h - plot_h * i / 4
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e3e6ea"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#5b6470">{value}</text>')
-    every = max(1, round(len(days_shown) / 8))
+    every = max(1, -(-len(days_shown) // max(int(plot_w) // 64, 2)))  # a date label every 64 px or more
     for i, day in enumerate(days_shown):
         x = left + slot * i + (slot - bar) / 2
         y = top_pad + plot_h

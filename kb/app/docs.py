@@ -109,7 +109,8 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 
 def document_limits(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add 429 to the rate-limited operations and 408/413 to those with a request body (in place)."""
+    """Add 429 to the rate-limited operations and those that take a key, and 408/413 to those with a request
+    body (in place)."""
 
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("ErrorOut", ErrorOut.model_json_schema())
@@ -120,6 +121,10 @@ def document_limits(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation["responses"]
             if (method.upper(), path) in RATE_LIMITED:
                 responses.setdefault("429", _error("too many requests from this client", {
+                    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}))
+            if any(p.get("in") == "header" and str(p.get("name", "")).lower() == "authorization"
+                   for p in operation.get("parameters", ())):  # a key: kb.app.auth's throttle on wrong keys
+                responses.setdefault("429", _error("too many wrong keys from this client", {
                     "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}))
             if "requestBody" in operation:
                 responses.setdefault("408", _error("the request body did not arrive in time"))

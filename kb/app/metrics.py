@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from kb.app.auth import checked_key
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -168,23 +169,16 @@ class HTTPMetrics:
             self.metrics.http_latency.labels(route).observe(time.perf_counter() - started)
 
 
-def _authorized(request: Request, key: str) -> bool:
-    """``Authorization: Bearer <key>``, compared as bytes in constant time (any header bytes are fine)."""
-    given = b""
-    for name, value in request.scope.get("headers", ()):
-        if name == b"authorization":
-            given = bytes(value)
-            break
-    return hmac.compare_digest(given, b"Bearer " + key.encode("utf-8"))
-
-
 @router.get("/metrics", include_in_schema=False)
 def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text format; behind ``Authorization: Bearer <KB_METRICS_KEY>`` when that is set."""
+    """Prometheus text format; behind ``Authorization: Bearer <KB_METRICS_KEY>`` when that is set (wrong keys
+    are throttled, :mod:`kb.app.auth`)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     key = request.app.state.settings.metrics_key
-    if key and not _authorized(request, key):
+    # the header's bytes as sent (nothing stripped); a wrong key counts with the admin and agent keys
+    sent = next((bytes(v) for n, v in request.scope.get("headers", ()) if n == b"authorization"), b"")
+    if key and not checked_key(request, sent[7:] if sent.startswith(b"Bearer ") else None, key):
         body: dict[str, Any] = {"detail": "missing or wrong metrics key (Authorization: Bearer <key>)",
                                 "field": None}
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})

@@ -1,5 +1,6 @@
 """What a public endpoint needs before any route runs: who the client is, per-client rate limits, a bounded
-request body that must arrive in time, and the headers every response carries.
+request body that must arrive in time, and the headers every response carries (HEAD, OPTIONS, the 405's ``Allow``
+and relative redirects: :mod:`kb.app.routing`).
 
 All of it is pure ASGI (no ``BaseHTTPMiddleware``): nothing is buffered but the small bodies that are
 checked, and the answers (408, 413, 429) are sent before the app is called, in the one error shape
@@ -16,8 +17,11 @@ import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import HTTPConnection
+
+from kb.limits import search_cost
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -207,8 +211,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class RateLimit:
     """Per-client moving-window limits (the ``limits`` package, in memory: one budget per process).
 
-    A request is counted only when it passes every window of its group, so a client refused by the
-    per-minute window does not also use up its per-second budget.
+    A request is counted (a search by its work: :func:`kb.limits.search_cost`) only when it passes every window
+    of its group, so a client refused by the per-minute window does not also use up its per-second budget.
     """
 
     def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics | None = None) -> None:
@@ -229,17 +233,20 @@ class RateLimit:
         group, _ = RATE_LIMITED[(scope["method"], scope["path"])]
         client = client_address(scope)
         items = self.groups[group]
-        refused = next((item for item in items if not self.limiter.test(item, group, client)), None)
+        cost = 1 if group != "search" else search_cost(next(
+            (v for k, v in parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1")) if k == "q"), ""))
+        refused = next((i for i in items if not self.limiter.test(i, group, client, cost=min(cost, i.amount))), None)
         if refused is None:
             for item in items:
-                self.limiter.hit(item, group, client)
+                self.limiter.hit(item, group, client, cost=min(cost, item.amount))
             await self.app(scope, receive, send)
             return
         reset = self.limiter.get_window_stats(refused, group, client)[0]  # WindowStats.reset_time
         retry = max(1, math.ceil(reset - time.time()))
         if self.metrics is not None:
             self.metrics.rate_limited.labels(scope["path"]).inc()
-        await send_error(send, 429, f"too many requests: the limit is {refused}; try again in {retry} s",
+        counted = f" (a search of this length counts as {cost})" if cost > 1 else ""
+        await send_error(send, 429, f"too many requests: the limit is {refused}{counted}; try again in {retry} s",
                          {"retry-after": str(retry)})
 
 

@@ -51,6 +51,8 @@ class SearchOut(BaseModel):
     decision: str = Field(description="answer (confident top hit) | suggest (several plausible) | none")
     confidence: float
     results: list[SearchHit]
+    search_id: str | None = Field(default=None, description="what the server decided, signed: send it with the query "
+                                  "to POST /searches once the search settles (null while the feedback store is away)")
 
 
 class SectionOut(BaseModel):
@@ -98,6 +100,9 @@ class HealthOut(BaseModel):
     load_ms: float = Field(description="milliseconds the serving build took to load (model excluded)")
     problems: list[str] = Field(default_factory=list,
                                 description="why the service is degraded: a failed reload, an unusable feedback store")
+    damaged: list[str] = Field(default_factory=list,
+                               description="ids of the builds found damaged (files unlike their manifest), newest "
+                                           "first; an older intact build serves instead (see problems)")
 
 
 LEARNED = "learned"  # the entry field of a wording kb learned from customers and agents (kb.feedback.learning)

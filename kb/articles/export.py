@@ -4,6 +4,11 @@ Every article is exported, drafts and agent-only ones included (it is the editor
 view), with every front matter field, so exporting and importing into an empty folder gives the same
 articles. CSV is written as UTF-8 with a BOM, which is how Excel recognises UTF-8; list fields hold one item
 a line (a tag or question can hold a comma, never a line break).
+
+A CSV cell that a spreadsheet would take for a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return: customers' wordings reach ``questions:`` through one-click fixes) gets a leading ``'``, the
+OWASP rule against CSV injection. A cell that starts with ``'`` gets one too, which makes the rule reversible:
+``kb import`` (:func:`restore_cell`) removes exactly the quote added here, and the round trip stays identical.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from kb.articles.parse import Article, load_articles
 
 EXPORT_FORMATS = ("csv", "json")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets may run as a formula
 COLUMNS = ("id", "title", "category", "tags", "questions", "locale", "status", "layout", "audience",
            "translation_of", "tests", "answer")
 
@@ -30,6 +36,19 @@ def article_record(a: Article) -> dict[str, Any]:
     }
 
 
+def neutralise_cell(text: str) -> str:
+    """``=1+1`` -> ``'=1+1``; ``'quoted`` -> ``''quoted``; anything else as it is."""
+    return f"'{text}" if text.startswith((*FORMULA_START, "'")) else text
+
+
+def restore_cell(text: str) -> str:
+    """The inverse of :func:`neutralise_cell`: one ``'`` before a formula character or another ``'`` is removed.
+
+    A cell of another tool's CSV that starts with a quote and then a letter (``'Tis``) is kept as it is.
+    """
+    return text[1:] if text.startswith("'") and text[1:2] and text[1] in (*FORMULA_START, "'") else text
+
+
 def export_text(articles: list[Article], fmt: str) -> str:
     """The export file's text in ``fmt`` (``csv`` or ``json``)."""
     records = [article_record(a) for a in articles]
@@ -41,7 +60,7 @@ def export_text(articles: list[Article], fmt: str) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)  # Excel's dialect: quoted cells keep their line breaks
     writer.writeheader()
     for r in records:
-        writer.writerow({k: "\n".join(v) if isinstance(v, list) else v for k, v in r.items()})
+        writer.writerow({k: neutralise_cell("\n".join(v) if isinstance(v, list) else v) for k, v in r.items()})
     return buf.getvalue()
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.articles.parse import Article, ArticleError, article_files, parse_article
+from kb.articles.parse import Article, article_files, declared_id, read_article
+from kb.articles.site import SITE_FILE, parse_site
 from kb.errors import KBError
 
 if TYPE_CHECKING:
@@ -30,19 +31,17 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text.lower())
 
 
-def _line_of_text(path: Path, text: str, fallback: int | None) -> int | None:
-    try:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if text in line:
-                return n
-    except OSError:
-        pass
-    return fallback
-
-
 def where(article: Article, text: str | None = None, key: str = "questions") -> str:
-    """``path:line`` of ``text`` (or of the front-matter ``key``) in the article's file."""
-    line = _line_of_text(Path(article.path), text, article.line(key)) if text else article.line(key)
+    """``path:line`` of ``text`` (a value of the front-matter ``key``, the title or a ``##`` question), or of
+    ``key`` itself, in the article's file. The lines come from the parser, one per list item."""
+    line = None
+    if text is not None:
+        line = article.line_of_item(key, text)
+        if line is None and text == article.title:
+            line = article.line("title")
+        if line is None:
+            line = next((s.line for s in article.sections if s.question == text), None)
+    line = line or article.line(key)
     return f"{article.path}:{line}" if line else article.path
 
 
@@ -53,11 +52,17 @@ def lint_articles(root: Path, embedder: Embedder | None = None,
     if not root.is_dir():
         raise KBError(f"articles folder {root} does not exist (set --articles or KB_ARTICLES_DIR)")
     parsed: list[Article] = []
+    broken: set[str] = set()  # files with an error: reported above, left out of the articles to build
+    unread: set[str] = set()  # ids (as far as they can be told) of files that could not be read at all
     for path in article_files(root):
-        try:
-            parsed.append(parse_article(path))
-        except ArticleError as e:
-            report.errors.append(str(e))
+        article, problems = read_article(path)
+        report.errors.extend(str(e) for e in problems)
+        if article is None:
+            unread.add(declared_id(path))
+            continue
+        parsed.append(article)
+        if problems:
+            broken.add(article.path)
     if not parsed and not report.errors:
         report.errors.append(f"{root}: no articles (*.md) found")
     by_id: dict[str, Article] = {}
@@ -89,13 +94,17 @@ def lint_articles(root: Path, embedder: Embedder | None = None,
     for a in parsed:
         for source in a.translation_of:
             target = by_id.get(source)
+            if target is None and source in unread:
+                continue  # the file it names is broken, and said so above
             if target is None:
-                report.errors.append(f"{where(a, key='translation_of')}: translation_of `{source}` is not an "
+                report.errors.append(f"{where(a, source, 'translation_of')}: translation_of `{source}` is not an "
                                      "article id (name the article this one translates)")
             elif target.locale == a.locale or source == a.id:
-                report.errors.append(f"{where(a, key='translation_of')}: translation_of `{source}` has the same "
+                report.errors.append(f"{where(a, source, 'translation_of')}: translation_of `{source}` has the same "
                                      f"locale `{a.locale}` (a translation links articles of different locales)")
-    report.articles = [a for a in parsed if by_id.get(a.id) is a]
+    report.articles = [a for a in parsed if by_id.get(a.id) is a and a.path not in broken]
+    if (root / SITE_FILE).is_file():  # the shop's identity (kb.articles.site)
+        report.errors.extend(str(e) for e in parse_site(root / SITE_FILE)[1])
     if embedder is not None and report.articles:
         report.warnings.extend(similar_articles(report.articles, embedder, similar_threshold))
     return report

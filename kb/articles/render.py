@@ -1,4 +1,7 @@
-"""Markdown answers turned into safe HTML (raw HTML escaped, unsafe links dropped) and plain text."""
+"""Markdown answers turned into safe HTML (raw HTML escaped, unsafe links dropped) and plain text.
+
+``to_text`` (and ``snippet``) give plain text, never HTML: ``highlight`` escapes it exactly once for the API's
+``snippet_html``, which the pages insert as HTML."""
 
 from __future__ import annotations
 
@@ -27,31 +30,25 @@ def to_html(markdown: str) -> str:
     return str(_renderer().render(markdown))
 
 
-_INLINE = [
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"`([^`]*)`"), r"\1"),
-    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])"), r"\1"),
-    (re.compile(r"<[^>\n]{1,200}>"), ""),
-]
-_LINE_PREFIX = re.compile(r"^\s{0,3}(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+|\|)")
-
-
 @lru_cache(maxsize=RENDER_CACHE)
 def to_text(markdown: str) -> str:
-    """Markdown to one line of plain text (for snippets and lexical indexing)."""
+    """Markdown to one line of plain text (for snippets and lexical indexing): the text a reader sees on the page.
+
+    Read from markdown-it's tokens, the same parse :func:`to_html` renders, so what the page shows and the plain
+    text agree: entities are decoded (``&lt;`` is ``<``, once), backslash escapes dropped, HTML an article holds
+    kept as the text the page shows (``html=False``), link and image text kept, their targets dropped."""
     out: list[str] = []
-    for line in markdown.split("\n"):
-        s = line.strip()
-        if not s or re.fullmatch(r"[|:\- ]+", s) or s.startswith(("```", "~~~")):
-            continue
-        s = _LINE_PREFIX.sub("", s)
-        s = s.replace("|", " ")
-        for pattern, repl in _INLINE:
-            s = pattern.sub(repl, s)
-        out.append(s.strip())
-    return " ".join(" ".join(out).split())
+    for token in _renderer().parse(markdown):
+        if token.type == "inline":
+            for child in token.children or ():
+                if child.type in ("text", "code_inline", "image"):  # an image's content is its alt text
+                    out.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    out.append(" ")
+            out.append(" ")
+        elif token.type in ("code_block", "fence"):
+            out.append(f" {token.content} ")
+    return " ".join("".join(out).split())
 
 
 def snippet(markdown: str, limit: int = 160) -> str:

@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 
 from kb.articles.export import export_articles
-from kb.articles.importer import import_faq
+from kb.articles.importer import ImportLimits, import_faq
 from kb.articles.importer.sources import FORMAT_NAMES
 from kb.articles.lint import lint_articles
 from kb.cli import common
 from kb.errors import ContentTestsFailed
+from kb.settings import Settings
 
 
 def add_commands(sub: common.Subparsers) -> None:
@@ -30,6 +31,8 @@ def add_commands(sub: common.Subparsers) -> None:
     im.add_argument("--out", metavar="DIR", help="articles folder to write into (KB_ARTICLES_DIR; default articles/)")
     im.add_argument("--dry-run", action="store_true", help="report what would be written, write nothing")
     im.add_argument("--force", action="store_true", help="overwrite articles that already exist")
+    im.add_argument("--skip-errors", action="store_true",
+                    help="write the rows without errors and leave the others out (default: any error writes nothing)")
     im.add_argument("--map", action="append", metavar="FIELD=COLUMN,...",
                     help="which column holds a field, e.g. answer=답변,title=질문 (fields: title, answer, category, "
                          "tags, questions, id, locale, status, layout, audience, translation_of, tests)")
@@ -73,22 +76,37 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``kb import``: an existing FAQ into article files; problems named by source row, then lint's verdict."""
-    out = Path(args.out) if args.out else common.settings_from(args).articles_dir
+    settings = common.settings_from(args)
+    out = Path(args.out) if args.out else settings.articles_dir
     r = import_faq(args.source, out, fmt=args.format, mapping=args.map or (), sheet=args.sheet,
-                   dry_run=args.dry_run, force=args.force)
+                   dry_run=args.dry_run, force=args.force, skip_errors=args.skip_errors,
+                   limits=import_limits(settings))
     read_as = ", ".join(x for x in (FORMAT_NAMES[r.format], r.encoding, *r.notes) if x)
     print(f"read {r.source} ({read_as}): {r.rows} rows; {r.columns.describe()}")
     for p in r.problems:
         print(f"{'error' if p.error else 'warning'}: {p}", file=sys.stderr)
-    verb = "would write" if r.dry_run else "wrote"
-    skipped = f" ({len(r.errors)} row(s) left out)" if r.errors else ""
-    print(f"{verb} {len(r.articles)} articles to {out}{skipped}" + (" (dry run: nothing written)" if r.dry_run else ""))
+    stopped = bool(r.errors) and not r.written and not r.dry_run  # all or nothing: nothing
+    if not stopped:
+        verb = "would write" if r.dry_run else "wrote"
+        skipped = f" ({len(r.errors)} row(s) left out)" if r.errors else ""
+        print(f"{verb} {len(r.articles)} articles to {out}{skipped}"
+              + (" (dry run: nothing written)" if r.dry_run else ""))
     lint = r.lint
     if lint is not None:
         for problem in lint.errors:
             print(f"error: {problem}", file=sys.stderr)
         print(f"lint: {len(lint.articles)} articles, {len(lint.errors)} error(s), {len(lint.warnings)} warning(s)")
+    if stopped:
+        common.err(f"nothing written to {out}: {len(r.errors)} row(s) have errors (fix them or delete them from "
+                   f"{r.source.name} and run again, or leave them out with --skip-errors)")
     return 1 if r.errors or (lint is not None and lint.errors) else 0
+
+
+def import_limits(settings: Settings) -> ImportLimits:
+    """The import's bounds from the settings (``KB_IMPORT_*``)."""
+    return ImportLimits(max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
+                        max_cell_chars=settings.import_max_cell_chars, max_depth=settings.import_max_depth,
+                        max_xlsx_bytes=settings.import_max_xlsx_bytes)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

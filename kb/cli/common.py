@@ -62,9 +62,36 @@ def progress(quiet: bool) -> Any:
     return tqdm(total=0, unit="entry", desc="embedding", file=sys.stderr, disable=quiet, leave=False)
 
 
+def _in_log(bar: Any) -> bool:
+    """The bar is drawn and standard error is not a terminal (a log file, journald, CI): there tqdm's ``\r``
+    does not clear anything, and whatever is printed next lands on the bar's line unless the line is ended."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not bar.disable and not (isatty is not None and isatty())
+
+
+def end_progress(bar: Any) -> None:
+    """Close the bar; in a log also end its line, so the next message (an error above all) has its own line."""
+    in_log = _in_log(bar)
+    bar.close()  # a second close does nothing (tqdm disables a closed bar)
+    if in_log:
+        print(file=sys.stderr)
+
+
+def progress_note(bar: Any, message: str) -> None:
+    """A message on standard error while the bar is up: on a terminal the bar steps aside (``tqdm.write``), in a
+    log its line is ended first."""
+    if bar.disable:
+        print(message, file=sys.stderr)
+    elif _in_log(bar):
+        print(f"\n{message}", file=sys.stderr)
+    else:
+        bar.write(message, file=sys.stderr)
+
+
 def build_with_progress(settings: Settings, embedder: Embedder, report: LintReport, *, drafts: bool, quiet: bool,
                         check: bool, index_dir: Path | None = None) -> BuildStats:
-    """:func:`kb.pipeline.gated_build` with a progress bar, closed before the content tests print."""
+    """:func:`kb.pipeline.gated_build` with a progress bar, closed (its line ended) before anything else prints:
+    the content tests' verdict, or the error that stopped the build."""
     bar = progress(quiet)
 
     def on_total(n: int) -> None:
@@ -73,11 +100,11 @@ def build_with_progress(settings: Settings, embedder: Embedder, report: LintRepo
 
     try:
         return gated_build(settings, embedder, report=report, drafts=drafts, check=check, index_dir=index_dir,
-                           progress=bar.update, on_total=on_total, before_check=bar.close,
-                           on_wait=None if quiet else lambda: print(
-                               "waiting for another build of this index to finish...", file=sys.stderr))
+                           progress=bar.update, on_total=on_total, before_check=lambda: end_progress(bar),
+                           on_wait=None if quiet else lambda: progress_note(
+                               bar, "waiting for another build of this index to finish..."))
     finally:
-        bar.close()
+        end_progress(bar)
 
 
 def report_checks(failures: list[Any], message: str | None = None) -> int:

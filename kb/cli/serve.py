@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from kb.cli.common import Subparsers, add_location_args, settings_from
-from kb.index.store import resolve_build
+from kb.index.store import pick_build, verified
 
 # uvicorn's own limits: idle keep-alive connections close after 5 s, request heads are bounded in size (bodies
 # in size and time by kb.app.middleware.BodyLimit). uvicorn has no timeout for slow headers: in public, a
@@ -35,7 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kb.app.factory import create_app  # fastapi: only when serving
 
     settings = settings_from(args)
-    resolve_build(settings.index_dir)  # fail fast, with the fix, before loading the model
+    # fail fast, with the fix, before loading the model: no build, or none intact (a damaged current one with an
+    # intact older one is no reason to refuse: the service starts on that one and logs a warning)
+    pick_build(settings.index_dir, verified)
     options = {"host": settings.host, "port": settings.port, "log_level": args.log_level, **SERVER_OPTIONS}
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)

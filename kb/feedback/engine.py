@@ -3,8 +3,9 @@
 transactions in portable SQL (``?`` placeholders), the pseudonymous client hash and a health probe.
 
 The stores built on an engine each keep one kind of state: :class:`kb.feedback.store.FeedbackStore` (votes,
-unanswered searches, the search log), :class:`kb.feedback.signins.SignIns` (editors' sign-outs, wrong keys) and
-:class:`kb.feedback.fixjobs.FixJobs` (one-click fix status).
+unanswered searches, the search log), :class:`kb.feedback.signins.SignIns` (editors' sign-outs),
+:class:`kb.feedback.keyfails.KeyFailures` (wrong keys per client) and :class:`kb.feedback.fixjobs.FixJobs`
+(one-click fix status).
 
 Clients are pseudonymous: a salted hash of the address (the salt lives in the database, so every replica
 hashes alike), never the address itself. Writes raise :class:`StoreUnavailable` while the database is
@@ -125,6 +126,18 @@ class Engine:
                        (secrets.token_hex(16),))
             self._salt = str(db.execute(self.sql("SELECT value FROM kb_meta WHERE key = 'salt'")).fetchone()[0])
         return hashlib.sha256(f"{self._salt}\x1f{address}".encode("utf-8", "replace")).hexdigest()[:20]
+
+    def salt(self) -> str | None:
+        """The database's salt (see :meth:`client`), read once per process: signed search ids
+        (:mod:`kb.feedback.searchids`) are keyed with it too, so every replica signs and verifies alike. None while
+        the store is unusable and it was never read (not asked again until the store works: a search never waits
+        on a database that is away)."""
+        if self._salt is None and self.problem is None:
+            try:
+                self.run(lambda db: self.client(db, ""))
+            except StoreUnavailable:
+                pass
+        return self._salt
 
 
 class OnEngine:

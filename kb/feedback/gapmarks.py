@@ -1,5 +1,4 @@
-"""What the gap report marks on its groups (:mod:`kb.feedback.gaps`): the articles customers voted "not helpful"
-after typing a group's wordings (never suggested as the place for them), and the wordings an editor has handled
+"""What the gap report marks on its groups (:mod:`kb.feedback.gaps`): the wordings an editor has handled
 already, which an article or a draft now asks (a one-click fix added them, or an editor did by hand).
 
 A handled wording is one that lint would refuse to add anywhere else (the same question in two articles) and that
@@ -18,26 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from kb.articles.parse import article_files, parse_article
 from kb.errors import ArticleError
-from kb.feedback.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from kb.articles.parse import Article
-    from kb.feedback.store import FeedbackStore
-
-
-def voted_down(store: FeedbackStore) -> dict[str, set[str]]:
-    """Query -> the articles customers voted "not helpful" after typing it. Any time, not only the report's
-    days: such a vote says the article does not answer that wording, however long ago it was cast. Empty while
-    the store is unusable (nothing is then ruled out)."""
-
-    try:
-        rows = store._rows("SELECT DISTINCT query, article_id FROM votes WHERE helpful = 0 AND query <> ''")
-    except StoreUnavailable:
-        return {}
-    out: dict[str, set[str]] = {}
-    for query, article_id in rows:
-        out.setdefault(str(query), set()).add(str(article_id))
-    return out
 
 
 def question_key(text: str) -> str:

@@ -12,7 +12,9 @@ searched; when they point to an article confidently enough the group becomes "ad
 groups pointing to the same article are merged (one article, one fix); the queries of the other groups are
 grouped again among themselves with a looser threshold, each group then a new article to write. An article
 customers voted "not helpful" after typing one of a group's wordings is never suggested for that group
-(:func:`kb.feedback.gapmarks.voted_down`).
+(:meth:`kb.feedback.store.FeedbackStore.voted_down`). The store ranks and caps the gap queries, and says which
+clients count for each (:meth:`kb.feedback.store.FeedbackStore.gap_report`: distinct clients, a client's first few
+reports of a day only), so one client's flood weighs one customer.
 ``scripts/bench_gaps.py thresholds`` is the measurement behind both thresholds.
 """
 
@@ -23,9 +25,6 @@ from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kb.feedback.engine import since
-from kb.feedback.gapmarks import voted_down
-from kb.feedback.store import LOW_CONFIDENCE, StoreUnavailable
 from kb.limits import MAX_QUERY_CHARS
 from kb.search.fusion import DEFAULT
 from kb.search.searcher import flat_vectors
@@ -106,29 +105,6 @@ class GapGroup:
     def to_json(self) -> dict[str, Any]:
         out = {"count": self.count, "examples": list(self.examples), "suggestion": self.suggestion.to_json()}
         return {**out, "not_helpful": list(self.not_helpful)} if self.not_helpful else out
-
-
-# --- the store's side --------------------------------------------------------------------------------
-
-
-def gap_clients(store: FeedbackStore, days: int) -> dict[str, set[str]]:
-    """The (pseudonymous) clients behind every gap query of the last ``days`` days, so a group counts a
-    client who typed two of its queries once. The same rows as ``FeedbackStore.gap_queries``, unaggregated;
-    empty while the store is unusable (groups then sum per-query counts)."""
-
-    first = since(days)
-    try:
-        rows = store._rows(
-            "SELECT query, client FROM unanswered WHERE day >= ? "
-            "UNION SELECT query, client FROM searches WHERE day >= ? AND (decision = 'none' OR confidence < ?) "
-            "UNION SELECT query, client FROM votes WHERE day >= ? AND helpful = 0 AND query <> ''",
-            (first, first, LOW_CONFIDENCE, first))
-    except StoreUnavailable:
-        return {}
-    out: dict[str, set[str]] = {}
-    for query, client in rows:
-        out.setdefault(str(query), set()).add(str(client))
-    return out
 
 
 # --- grouping ---------------------------------------------------------------------------------------
@@ -271,8 +247,10 @@ def _count(queries: Sequence[GapQuery], clients: Mapping[str, set[str]]) -> int:
     return len(known) + unknown
 
 
-def _frequency(q: GapQuery) -> tuple[int, str]:
-    return (-q.clients, q.query)
+def _frequency(q: GapQuery) -> int:
+    """Most clients first; ties keep the store's order (the queries with more of their clients' attention first,
+    :meth:`kb.feedback.store.FeedbackStore.gap_report`), so a flooding client's queries come after the others'."""
+    return -q.clients
 
 
 def _within(condensed: np.ndarray, n: int, rows: Sequence[int]) -> np.ndarray:
@@ -353,11 +331,11 @@ def group_gaps(gaps: Sequence[GapQuery], searcher: Searcher, *, clients: Mapping
 def find_gaps(store: FeedbackStore, searcher: Searcher, *, days: int = 30, limit: int = DEFAULT_LIMIT,
               max_queries: int = MAX_QUERIES, cache: MutableMapping[str, np.ndarray] | None = None,
               memo: MutableMapping[tuple[str, ...], Suggestion] | None = None) -> list[GapGroup]:
-    """The gap groups of the last ``days`` days (see :func:`group_gaps`), from the store's most frequent
-    ``max_queries`` gap queries, none suggested to an article voted "not helpful" for its queries."""
-    gaps = store.gap_queries(days, limit=max_queries)
-    return group_gaps(gaps, searcher, clients=gap_clients(store, days), limit=limit, cache=cache, memo=memo,
-                      voted=voted_down(store))
+    """The gap groups of the last ``days`` days (see :func:`group_gaps`), from the store's ``max_queries`` gap
+    queries of most customers, none suggested to an article voted "not helpful" for its queries."""
+    report = store.gap_report(days, limit=max_queries)
+    return group_gaps(report.queries, searcher, clients=report.clients, limit=limit, cache=cache, memo=memo,
+                      voted=store.voted_down())
 
 
 def groups_json(groups: Sequence[GapGroup]) -> dict[str, Any]:

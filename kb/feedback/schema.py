@@ -98,7 +98,8 @@ def _v3(dialect: str) -> list[str]:
 
 def _v4(dialect: str) -> list[str]:
     """The editors' sign-in state every replica must agree on: sessions signed out before they expire (by
-    nonce, kept until then), and wrong admin keys per client (a salted hash) for the sign-in throttle."""
+    nonce, kept until then), and wrong admin keys per client (a salted hash) for the sign-in throttle
+    (replaced by ``key_failures`` in version 6)."""
     real = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}[dialect]
     return [
         "CREATE TABLE admin_signouts (nonce TEXT PRIMARY KEY, expires INTEGER NOT NULL)",
@@ -139,9 +140,32 @@ def _v5(dialect: str) -> list[str]:
     ]
 
 
+def _v6(dialect: str) -> list[str]:
+    """One throttle for every key (:mod:`kb.feedback.keyfails`): wrong admin, agent and metrics keys per client
+    (a salted hash), wherever they were presented, replace the sign-in's own ``admin_failures`` (its rows are
+    minutes old at most: dropped, not moved)."""
+    real = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}[dialect]
+    return [
+        "DROP TABLE admin_failures",
+        f"CREATE TABLE key_failures (id {_ID[dialect]}, client TEXT NOT NULL, at {real} NOT NULL)",
+        "CREATE INDEX key_failures_client ON key_failures (client, at)",
+        "CREATE INDEX key_failures_at ON key_failures (at)",  # pruning the old ones, whoever they came from
+    ]
+
+
+def _v7(dialect: str) -> list[str]:
+    """Signed search ids already logged (:mod:`kb.feedback.searchids`), by nonce until they expire: each id counts
+    once, whichever replica it reaches."""
+    return [
+        "CREATE TABLE search_ids (nonce TEXT PRIMARY KEY, expires INTEGER NOT NULL)",
+        "CREATE INDEX search_ids_expires ON search_ids (expires)",
+    ]
+
+
 def migrations(dialect: str) -> list[tuple[int, list[str]]]:
     """(version, statements) in order; a store at version n applies every later one."""
-    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect)), (4, _v4(dialect)), (5, _v5(dialect))]
+    return [(1, _v1(dialect)), (2, _v2(dialect)), (3, _v3(dialect)), (4, _v4(dialect)), (5, _v5(dialect)),
+            (6, _v6(dialect)), (7, _v7(dialect))]
 
 
 LATEST = max(v for v, _ in migrations(SQLITE))

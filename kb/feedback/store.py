@@ -8,13 +8,15 @@ unusable; writes raise :class:`~kb.feedback.engine.StoreUnavailable`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from kb.errors import KBError
 from kb.feedback import schema as sch
 from kb.feedback.engine import OnEngine, StoreUnavailable, clean_query, clean_text, now, since
 
-__all__ = ["FILENAME", "FeedbackStore", "StoreUnavailable"]
+__all__ = ["FILENAME", "AlreadyLogged", "FeedbackStore", "StoreUnavailable"]
 
 FILENAME = "feedback.sqlite"
 UNANSWERED_KINDS = ("none", "contact")  # none: the page settled on no good answer; contact: then contacted support
@@ -53,14 +55,27 @@ DECISIONS = ("answer", "suggest", "none")
 LOW_CONFIDENCE = 0.5  # a settled search below this confidence counts as a gap even when something was shown
 
 
+# A client's gap reports (unanswered, low confidence, "not helpful", one per query) beyond its first this many of a
+# day count for nothing in the gap report: a customer rarely meets more gaps in a day, and one client's flood of
+# distinct junk cannot push the gaps other customers met off the report's capped list (issue 17).
+GAP_REPORTS_PER_CLIENT_DAY = 10
+
+
+class AlreadyLogged(KBError):
+    """A signed search id was logged already (:mod:`kb.feedback.searchids`): each id counts once."""
+
+
 @dataclass(frozen=True)
 class DaySearches:
-    """Searches of one day (distinct client and query), by decision."""
+    """Settled searches of one day: distinct customers per decision (one customer whose searches got two
+    decisions counts in both), distinct customers in all, and logged searches (distinct client and query)."""
 
     day: str
     answer: int
     suggest: int
     none: int
+    customers: int = 0
+    searches: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,15 @@ class GapQuery:
     clients: int
     sources: tuple[str, ...]  # unanswered | low_confidence | not_helpful
     top_article: str | None  # the article shown first, when one was
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """The gap queries, most customers first, and the (pseudonymous) clients counted for each: a group of queries
+    counts a client who typed two of them once."""
+
+    queries: list[GapQuery]
+    clients: dict[str, set[str]]
 
 
 class FeedbackStore(OnEngine):
@@ -114,8 +138,10 @@ class FeedbackStore(OnEngine):
         return self._run(work)
 
     def add_search(self, query: str, decision: str, top_article: str | None, confidence: float, locale: str,
-                   client: str = "") -> int:
-        """Log a settled search (once per client, query and day: the latest decision kept)."""
+                   client: str = "", once: tuple[str, int] | None = None) -> int:
+        """Log a settled search (once per client, query and day: the latest decision kept). ``once``: (nonce,
+        expires as a Unix time) of the signed search id it came with; an id logged already raises
+        :class:`AlreadyLogged` and changes nothing."""
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
         if not confidence == confidence or not 0.0 <= confidence <= 1.0:  # NaN or out of range
@@ -123,6 +149,11 @@ class FeedbackStore(OnEngine):
         created, day = now()
 
         def work(db: Any) -> int:
+            if once is not None:
+                db.execute(self._sql("DELETE FROM search_ids WHERE expires < ?"), (int(time.time()),))
+                if db.execute(self._sql("INSERT INTO search_ids (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) "
+                                        "DO NOTHING RETURNING nonce"), (once[0], int(once[1]))).fetchone() is None:
+                    raise AlreadyLogged("this search was logged already")
             return int(db.execute(self._sql(
                 "INSERT INTO searches (created, day, client, locale, query, decision, top_article, confidence) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, client, query) DO UPDATE SET "
@@ -194,12 +225,12 @@ class FeedbackStore(OnEngine):
         return [Unanswered(str(q), int(n), int(c), str(last)) for q, n, c, last in rows]
 
     def searches_per_day(self, days: int = 30) -> list[DaySearches]:
-        """Logged searches per day for the last ``days`` days, oldest first (days without any left out)."""
-        rows = self._read(
-            "SELECT day, SUM(CASE WHEN decision = 'answer' THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN decision = 'suggest' THEN 1 ELSE 0 END), SUM(CASE WHEN decision = 'none' THEN 1 ELSE 0 END) "
-            "FROM searches WHERE day >= ? GROUP BY day ORDER BY day", (since(days),))
-        return [DaySearches(str(d), int(a), int(s), int(n)) for d, a, s, n in rows]
+        """Distinct customers per decision, and logged searches, per day for the last ``days`` days, oldest first
+        (days without any left out): one client's hundred searches count once in the chart."""
+        per = ", ".join(f"COUNT(DISTINCT CASE WHEN decision = '{d}' THEN client END)" for d in DECISIONS)
+        rows = self._read(f"SELECT day, {per}, COUNT(DISTINCT client), COUNT(*) FROM searches WHERE day >= ? "
+                          "GROUP BY day ORDER BY day", (since(days),))
+        return [DaySearches(str(d), int(a), int(s), int(n), int(c), int(k)) for d, a, s, n, c, k in rows]
 
     def top_queries(self, days: int = 30, limit: int = 20) -> list[TopQuery]:
         """The most searched queries (distinct clients) of the last ``days`` days."""
@@ -217,27 +248,41 @@ class FeedbackStore(OnEngine):
         return out
 
     def gap_queries(self, days: int = 30, limit: int = 2000) -> list[GapQuery]:
+        """Queries that found no good answer in the last ``days`` days (see :meth:`gap_report`)."""
+        return self.gap_report(days, limit).queries
+
+    def gap_clients(self, days: int = 30, limit: int = 2000) -> dict[str, set[str]]:
+        """The clients counted for each of :meth:`gap_queries` (see :meth:`gap_report`)."""
+        return self.gap_report(days, limit).clients
+
+    def gap_report(self, days: int = 30, limit: int = 2000,
+                   per_client: int = GAP_REPORTS_PER_CLIENT_DAY) -> GapReport:
         """Queries that found no good answer in the last ``days`` days: reported unanswered, settled with low
-        confidence (or none), or behind a "not helpful" vote; by most distinct clients."""
-        first = since(days)
-        rows = self._read(
-            "SELECT query, source, client, top_article FROM ("
-            "SELECT query, 'unanswered' AS source, client, NULL AS top_article FROM unanswered WHERE day >= ? "
-            "UNION ALL SELECT query, 'low_confidence', client, top_article FROM searches "
-            "WHERE day >= ? AND (decision = 'none' OR confidence < ?) "
-            "UNION ALL SELECT query, 'not_helpful', client, article_id FROM votes "
-            "WHERE day >= ? AND helpful = 0 AND query <> '') t",
-            (first, first, LOW_CONFIDENCE, first))
+        confidence (or none), or behind a "not helpful" vote; by most distinct clients, each client counting for
+        its first ``per_client`` queries of a day only. Ties: the queries that had more of their clients'
+        attention first (a client's counted queries of a day share one vote), then by text. Grouped in SQL (only
+        the ``limit`` queries kept and their clients leave the database); empty while the store is unusable."""
+        first, cap = since(days), max(1, int(per_client))
+        rows = self._read(_GAP_SQL, (first, first, LOW_CONFIDENCE, first, cap, cap, cap, max(0, int(limit))))
+        queries: dict[str, GapQuery] = {}
         clients: dict[str, set[str]] = {}
-        sources: dict[str, set[str]] = {}
-        tops: dict[str, str] = {}
-        for query, source, client, top in rows:
-            clients.setdefault(str(query), set()).add(str(client))
-            sources.setdefault(str(query), set()).add(str(source))
-            if top:
-                tops.setdefault(str(query), str(top))
-        ranked = sorted(clients, key=lambda q: (-len(clients[q]), q))[: max(0, int(limit))]
-        return [GapQuery(q, len(clients[q]), tuple(sorted(sources[q])), tops.get(q)) for q in ranked]
+        for query, n, unanswered, low, unhelpful, top, _share, client in rows:
+            q = str(query)
+            if q not in queries:
+                sources = (("low_confidence",) * bool(low) + ("not_helpful",) * bool(unhelpful)
+                           + ("unanswered",) * bool(unanswered))
+                queries[q] = GapQuery(q, int(n), sources, str(top) if top else None)
+            clients.setdefault(q, set()).add(str(client))
+        return GapReport(list(queries.values()), clients)
+
+    def voted_down(self) -> dict[str, set[str]]:
+        """Query -> the articles customers voted "not helpful" after typing it, any time (such a vote says the
+        article does not answer that wording, however long ago it was cast); empty while the store is unusable."""
+        out: dict[str, set[str]] = {}
+        for query, article_id in self._read("SELECT DISTINCT query, article_id FROM votes "
+                                            "WHERE helpful = 0 AND query <> ''"):
+            out.setdefault(str(query), set()).add(str(article_id))
+        return out
 
     def ratings(self) -> list[ArticleVotes]:
         """Every voted article with its helpful / not helpful clients (for the helpful ratio per article)."""
@@ -252,3 +297,34 @@ class FeedbackStore(OnEngine):
                for table, columns in sch.EXPORTED.items()}
         out["kb_meta"] = self._rows("SELECT key, value FROM kb_meta ORDER BY key")
         return out
+
+
+# The gap report in one statement (both engines): every report of the window, one row per client, day and query
+# (the first time it came, its sources); a client's first GAP_REPORTS_PER_CLIENT_DAY queries of a day counted, each
+# with a share of the client's day (one sort for both windows); queries ranked by distinct counted clients, then by
+# shares; the ``limit`` first returned with their counted clients (one row per day and client). Parameters: since,
+# since, LOW_CONFIDENCE, since, the cap three times, limit.
+_GAP_SQL = """
+WITH reports AS (
+  SELECT day, client, query, created, 1 AS u, 0 AS l, 0 AS h, NULL AS top FROM unanswered WHERE day >= ?
+  UNION ALL SELECT day, client, query, created, 0, 1, 0, top_article FROM searches
+    WHERE day >= ? AND (decision = 'none' OR confidence < ?)
+  UNION ALL SELECT day, client, query, created, 0, 0, 1, article_id FROM votes
+    WHERE day >= ? AND helpful = 0 AND query <> ''
+), counted AS (
+  SELECT client, query, u, l, h, top, 1.0 / (CASE WHEN reported < ? THEN reported ELSE ? END) AS share FROM (
+    SELECT client, query, u, l, h, top,
+      ROW_NUMBER() OVER w AS n, COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS reported
+    FROM (SELECT day, client, query, MIN(created) AS first_at, MAX(u) AS u, MAX(l) AS l, MAX(h) AS h, MIN(top) AS top
+          FROM reports GROUP BY day, client, query) f
+    WINDOW w AS (PARTITION BY day, client ORDER BY first_at, query)) t
+  WHERE n <= ?
+), ranked AS (
+  SELECT query, COUNT(DISTINCT client) AS clients, MAX(u) AS u, MAX(l) AS l, MAX(h) AS h, MIN(top) AS top,
+    SUM(share) AS shares
+  FROM counted GROUP BY query ORDER BY clients DESC, shares DESC, query ASC LIMIT ?
+)
+SELECT r.query, r.clients, r.u, r.l, r.h, r.top, r.shares, c.client
+FROM ranked r JOIN counted c ON c.query = r.query
+ORDER BY r.clients DESC, r.shares DESC, r.query ASC, c.client ASC
+"""

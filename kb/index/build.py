@@ -24,7 +24,7 @@ from kb.articles.parse import Article, Entry
 from kb.articles.render import to_text
 from kb.errors import KBError
 from kb.files import sha256_file
-from kb.index import store
+from kb.index import ann, store
 from kb.index.lexical import LexicalIndex
 from kb.index.suggestions import suggestion_items
 from kb.text.analysis import Analyzer, Synonyms, char_ngrams
@@ -227,6 +227,17 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
     return config
 
 
+def _discard(index_root: Path, *folders: Path) -> None:
+    """Remove a failed build's folders, half-written or finished, unless ``current`` points at one: a build
+    renamed into place whose switch then failed would otherwise stay behind as an orphan among the kept builds
+    (and, being the newest, be taken for a fallback)."""
+    link = index_root / "current"
+    live = store.current_path(index_root) if link.exists() else None
+    for folder in folders:
+        if folder.exists() and folder.resolve() != live:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def build_index(
     articles: Sequence[Article],
     embedder: Embedder,
@@ -238,6 +249,7 @@ def build_index(
     on_total: Callable[[int], None] | None = None,
     check: Callable[[Path], None] | None = None,
     learned: Mapping[str, Sequence[str]] | None = None,
+    ann_threshold: int | None = None,
 ) -> BuildStats:
     """Embed the articles' entries, write a complete build and switch ``index_root/current`` to it.
 
@@ -245,7 +257,8 @@ def build_index(
     the live build serving and the new one removed (``kb build --check`` runs the content tests there).
     ``learned`` (article id -> wordings, :func:`kb.feedback.learning.live_questions`) adds learned questions as
     entries of their articles; the build keeps the set in ``learned.json`` (with the articles, all a build is
-    made from) and the manifest counts it.
+    made from) and the manifest counts it. From ``ann_threshold`` entries (None: :data:`kb.index.ann.THRESHOLD`)
+    the build also gets an approximate index (:mod:`kb.index.ann`).
     """
 
     started = time.perf_counter()
@@ -281,6 +294,9 @@ def build_index(
         builds.mkdir(exist_ok=True)
         tmp.mkdir()
         config = _write_build(tmp, served, entries, vectors, doc_terms, config_files, taught)
+        approximate = ann.plan(len(entries), ann_threshold)
+        if approximate is not None:
+            ann.write(tmp, vectors, approximate)
         hashes = {e.entry_id: e.content_hash for e in entries}
         manifest = {
             "format_version": store.FORMAT_VERSION,
@@ -289,6 +305,7 @@ def build_index(
             "dimension": int(vectors.shape[1]),
             "metric": "inner_product",
             "normalized": True,
+            "ann": approximate.record() if approximate is not None else None,
             "counts": {"articles": len(served), "entries": len(entries),
                        "drafts": sum(1 for a in served if not a.published),
                        "learned": sum(len(ws) for ws in taught.values())},
@@ -305,11 +322,11 @@ def build_index(
         os.rename(tmp, final)
         store.switch_current(index_root, final)
     except OSError as e:  # disk full, permissions, ...: say so in one line, keep the live build
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(index_root, tmp, final)
         raise KBError(f"could not write the new build in {builds}: {e.strerror or e}; "
                       "the live index is unchanged") from e
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(index_root, tmp, final)
         raise
     store.prune(builds, keep=final)
     changed = sum(1 for k, h in hashes.items() if k in previous and previous[k] != h)

@@ -14,6 +14,7 @@ never analyses an article or needs the model:
 ``suggest.json``          the type-ahead candidates (questions, titles, tags, categories), public and all
 ``config/synonyms.yml``   the synonyms in force when the build was made
 ``learned.json``          the learned questions it holds (article id -> wordings, sorted; may be empty)
+``ann.faiss``             large builds only: the approximate (HNSW) index of the vectors (:mod:`kb.index.ann`)
 ``manifest.json``         format version, model, counts, every file above with its sha256
 ========================  ===================================================================
 """
@@ -24,15 +25,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kb.articles.parse import Article, Entry, Section
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
 from kb.files import sha256_file
+from kb.index import ann
 from kb.index.lexical import LexicalIndex
 from kb.index.suggestions import Suggestion
 from kb.text.analysis import Synonyms
@@ -55,6 +57,11 @@ KEEP_BUILDS = 3  # a server may still be reading the previous build while the ne
 STALE_TMP_SECONDS = 3600  # half-written builds of killed runs older than this are removed
 LOCK = ".build.lock"  # in the index root: one gated build at a time, whichever process runs it
 FIX = "run `kb build` to rebuild the index"
+T = TypeVar("T")
+
+
+class BuildDamaged(IndexMismatchError):
+    """A build's files do not match its manifest, are missing or cannot be read: another kept build may serve."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class LoadedIndex:
     manifest: dict[str, Any]
     path: Path
     load_ms: float = 0.0
+    ann: ann.AnnIndex | None = None  # large builds: the approximate index (kb.index.ann)
 
     @property
     def model_id(self) -> str:
@@ -119,9 +127,11 @@ def read_manifest(build_dir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise IndexMissingError(f"no index at {build_dir} (missing {MANIFEST}): run `kb build`") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IndexMismatchError(f"{path} is corrupt ({e}): {FIX}") from None
+        raise BuildDamaged(f"{path} is corrupt ({e}): {FIX}") from None
+    except OSError as e:
+        raise BuildDamaged(f"{path} cannot be read ({e.strerror or e}): {FIX}") from None
     if not isinstance(manifest, dict):
-        raise IndexMismatchError(f"{path} is corrupt (not a JSON object): {FIX}")
+        raise BuildDamaged(f"{path} is corrupt (not a JSON object): {FIX}")
     return manifest
 
 
@@ -155,16 +165,42 @@ def check_manifest(build_dir: Path, manifest: dict[str, Any], *, expected_model:
     if expected_dimension is not None and manifest.get("dimension") != expected_dimension:
         raise IndexMismatchError(f"index at {build_dir} has dimension {manifest.get('dimension')} but the model "
                                  f"gives {expected_dimension}: {FIX}")
+    check_files(build_dir, manifest)
+
+
+def check_files(build_dir: Path, manifest: dict[str, Any]) -> None:
+    """Raise :class:`BuildDamaged` unless every file the manifest lists is there with its sha256."""
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        raise IndexMismatchError(f"index at {build_dir} has no file list in its manifest: {FIX}")
+        raise BuildDamaged(f"index at {build_dir} has no file list in its manifest: {FIX}")
     missing = [name for name in files if not (build_dir / name).is_file()]
     if missing:
-        raise IndexMismatchError(f"index at {build_dir} is missing {', '.join(missing)}: {FIX}")
+        raise BuildDamaged(f"index at {build_dir} is missing {', '.join(missing)}: {FIX}")
     for name, digest in files.items():
         file = build_dir / name
-        if sha256_file(file) != digest:
-            raise IndexMismatchError(f"index file {file} does not match its manifest (corrupt?): {FIX}")
+        try:
+            same = sha256_file(file) == digest
+        except OSError as e:
+            raise BuildDamaged(f"index file {file} cannot be read ({e.strerror or e}): {FIX}") from None
+        if not same:
+            raise BuildDamaged(f"index file {file} does not match its manifest (corrupt?): {FIX}")
+
+
+def verify_build(build_dir: Path) -> str | None:
+    """Why a build folder's files do not match its manifest (``None`` when they all do): what a server checks when
+    a search fails on its build, as the memory-mapped arrays read what is on disk now."""
+    try:
+        check_files(build_dir, read_manifest(build_dir))
+    except (BuildDamaged, IndexMissingError) as e:
+        return str(e)
+    return None
+
+
+def verified(build_dir: Path) -> Path:
+    """``build_dir``, once its manifest and files check out (:class:`BuildDamaged` otherwise); loads nothing."""
+    manifest = read_manifest(build_dir)
+    check_manifest(build_dir, manifest)
+    return build_dir
 
 
 def load_index(path: Path, *, expected_model: str | None = None,
@@ -193,18 +229,66 @@ def load_index(path: Path, *, expected_model: str | None = None,
                        json.loads((build_dir / SUGGEST).read_text(encoding="utf-8")).items()}
         synonyms_file = build_dir / CONFIG / "synonyms.yml"
         synonyms = Synonyms.load(synonyms_file) if synonyms_file.is_file() else Synonyms()
+        approximate = ann.load(build_dir, manifest, index.ntotal)
     except (RuntimeError, ValueError, TypeError, KeyError, OSError) as e:
-        raise IndexMismatchError(f"index at {build_dir} cannot be read ({type(e).__name__}: {e}): {FIX}") from None
+        raise BuildDamaged(f"index at {build_dir} cannot be read ({type(e).__name__}: {e}): {FIX}") from None
     counts = manifest.get("counts", {})
     consistent = (index.ntotal == len(entries) == counts.get("entries") == len(tables.entry_article)
                   and counts.get("articles") == n and index.d == manifest.get("dimension")
                   and (not len(tables.entry_article) or int(tables.entry_article.max()) < n))
     if not consistent:
-        raise IndexMismatchError(
+        raise BuildDamaged(
             f"index at {build_dir} is inconsistent ({index.ntotal} vectors, {len(entries)} entries, {n} articles; "
             f"manifest says {counts.get('entries')} entries, {counts.get('articles')} articles): {FIX}")
     return LoadedIndex(index, entries, articles, tables, lexical, chars, suggestions, synonyms, manifest, build_dir,
-                       load_ms=(time.perf_counter() - started) * 1000)
+                       load_ms=(time.perf_counter() - started) * 1000, ann=approximate)
+
+
+def kept_builds(index_root: Path) -> list[Path]:
+    """The finished builds an index root keeps, newest first (half-written hidden ones left out)."""
+    try:
+        found = [p for p in (index_root / "builds").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(found, reverse=True)  # build ids start with their UTC time
+
+
+def pick_build(path: Path, load: Callable[[Path], T], *, skip: Collection[str] = ()) -> tuple[T, dict[str, str]]:
+    """``load`` of the build ``path`` names (a build folder, or an index root's current build) or, when that one
+    is damaged, of the newest intact build the root keeps; and the builds passed over as damaged (id -> why).
+
+    Only damage (:class:`BuildDamaged`: files missing, unreadable or unlike the manifest) falls back: a current
+    build of another format or model is refused as it is. Builds in ``skip`` (known damaged) are not tried.
+    """
+    link = path / "current"
+    if not (link.is_symlink() or link.exists() or (path / "builds").is_dir()):
+        return load(resolve_build(path)), {}  # a build folder: nothing to fall back to
+    damaged: dict[str, str] = {}
+    first: Path | None = None
+    if link.exists():
+        first = current_path(path)
+    elif link.is_symlink():
+        gone = Path(os.readlink(link)).name
+        damaged[gone] = f"the current build {gone} of {path} is missing: {FIX}"
+    unusable: list[str] = []
+    candidates = ([first] if first else []) + [b for b in kept_builds(path) if b != first]
+    for build in candidates:
+        if build.name in skip or build.name in damaged:
+            continue
+        try:
+            return load(build), damaged
+        except (BuildDamaged, IndexMissingError) as e:  # a kept build without its manifest is damaged too
+            damaged[build.name] = str(e)
+        except IndexMismatchError as e:
+            if build == first:
+                raise  # another model or format: the settings or the kb version are wrong, not the build
+            unusable.append(str(e))  # an older build of another model cannot stand in
+    reasons = [*damaged.values(), *unusable]
+    if not reasons and not any(b.name in skip for b in candidates):
+        raise IndexMissingError(f"no current build in {path}: run `kb build`")
+    first_reason = reasons[0] if reasons else f"every build it keeps is damaged: {FIX}"
+    more = f" (and {len(reasons) - 1} more unusable build(s))" if len(reasons) > 1 else ""
+    raise BuildDamaged(f"no intact build to serve in {path}: {first_reason}{more}")
 
 
 def read_learned(path: Path) -> dict[str, tuple[str, ...]]:
@@ -246,7 +330,11 @@ def switch_current(index_root: Path, target: Path) -> None:
     link = index_root / "current"
     tmp_link = index_root / f".current-{os.getpid()}-{time.monotonic_ns()}"
     os.symlink(os.path.relpath(target, index_root), tmp_link)
-    os.replace(tmp_link, link)
+    try:
+        os.replace(tmp_link, link)
+    except BaseException:
+        tmp_link.unlink(missing_ok=True)
+        raise
 
 
 def prune(builds: Path, keep: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kb.errors import ModelError
+from kb.limits import MAX_QUERY_TOKENS
 from kb.model.bundled import bundled_model_path
 from kb.model.export import bundled_onnx_path
 from kb.model.onnx import ORT_FIX, OnnxEmbedder
@@ -89,7 +90,30 @@ class SentenceTransformerEmbedder:
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.prompts.get("query", ""), None, 1 if len(texts) <= 4 else self._batch_threads)
+        """Queries, each cut to MAX_QUERY_TOKENS tokens of the model's tokenizer (as the ONNX embedder does)."""
+        prefix = self.prompts.get("query", "")
+        return self._encode(self._cut(texts, prefix, MAX_QUERY_TOKENS), prefix, None,
+                            1 if len(texts) <= 4 else self._batch_threads)
+
+    def _cut(self, texts: Sequence[str], prefix: str, max_tokens: int) -> list[str]:
+        """Each text cut where its ``max_tokens``-th token (prefix and special tokens included) ends.
+
+        sentence-transformers truncates to one length for queries and passages alike; a fast tokenizer's
+        offsets say where to cut a query instead. A tokenizer without offsets leaves the texts whole.
+        """
+        if not texts:
+            return list(texts)
+        try:
+            encoded = self._model.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_tokens,
+                                            return_offsets_mapping=True)
+            offsets = encoded["offset_mapping"]
+        except (NotImplementedError, TypeError, ValueError, KeyError):  # a slow (Python) tokenizer
+            return list(texts)
+        out = []
+        for text, spans in zip(texts, offsets, strict=True):
+            end = max((int(e) for _, e in spans), default=0) - len(prefix)
+            out.append(text[: max(end, 0)] if len(spans) >= max_tokens and end < len(text) else text)
+        return out
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         return self._encode(texts, self.prompts.get("passage", ""), progress, self._batch_threads)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.errors import ModelError
+from kb.limits import MAX_QUERY_TOKENS
 from kb.model.bundled import bundled_model_dir
 from kb.model.source import BUNDLED_MODEL_NAME, BUNDLED_SHA256
 from kb.model.tokenizer import MAX_LENGTH
@@ -30,14 +31,24 @@ if TYPE_CHECKING:
     import onnxruntime
 
 EXPORT_MARKER = "kb-onnx-complete.json"
-MODEL_FILES: dict[str, str] = {"fp32": "model.onnx", "int8": "model_int8.onnx"}
+# KB_PRECISION -> graph file. "e8": the word-embedding table as int8 rows with a scale each, "e16": as float16
+# (kb.model.shrink; its values came from 4-bit blocks, so both keep them nearly exactly); "int8": dynamically
+# quantised matrix multiplications, "int8att": only the attention's (kb.model.export says how each is made).
+MODEL_FILES: dict[str, str] = {
+    "fp32": "model.onnx",
+    "int8": "model_int8.onnx",
+    "fp32e16": "model_e16.onnx",
+    "fp32e8": "model_e8.onnx",
+    "int8e8": "model_int8_e8.onnx",
+    "int8att": "model_int8att_e8.onnx",
+}
 TOKENIZER_FILE = "tokenizer.json"
 # The weights sit beside each graph as "<file>.data": ONNX Runtime memory-maps such external data, so the
 # 384 MB word-embedding table costs resident memory only for the rows that queries touch (fp32 server RSS
 # measured 845 MB with the weights inside the .onnx file, 460 MB with them outside).
 EXPORT_FILES = (*(f for name in MODEL_FILES.values() for f in (name, name + ".data")), TOKENIZER_FILE)
 # Bump when the exported files change, so older exports are redone.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 # Padded tokens per batch at most: 8 passages of 512 tokens (attention scores 8x12x512x512 floats, 100 MB);
 # batches of short questions stay at the batch size.
 BATCH_TOKENS = 4096
@@ -115,8 +126,10 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_batches(texts: Sequence[str], batch_size: int, token_budget: int) -> list[list[int]]:
-    """Indices of texts in batches of similar length, each of at most batch_size texts and token_budget tokens.
+def plan_batches(texts: Sequence[str], batch_size: int, token_budget: int,
+                 max_length: int = MAX_LENGTH) -> list[list[int]]:
+    """Indices of texts in batches of similar length, each of at most batch_size texts and token_budget tokens
+    (a text is cut to max_length tokens).
 
     Similar lengths pad little (whole-article passages are 10x longer than questions). Characters bound a
     text's token count here (every piece covers at least one character), so the budget holds for padded
@@ -126,7 +139,7 @@ def plan_batches(texts: Sequence[str], batch_size: int, token_budget: int) -> li
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        width = min(len(texts[i]) + 2, MAX_LENGTH)  # + <s> and </s>; sorted, so the newest text is the widest
+        width = min(len(texts[i]) + 2, max_length)  # + <s> and </s>; sorted, so the newest text is the widest
         if current and (len(current) == batch_size or (len(current) + 1) * width > token_budget):
             batches.append(current)
             current = []
@@ -143,6 +156,9 @@ class OnnxEmbedder:
     ``threads`` intra-op threads; a bigger call (a build) splits its batches over ``concurrency`` threads on a
     second session of ``threads // concurrency`` threads each, made at the first such call. Across all
     callers at most ``concurrency`` runs are inside the model at once; the others wait on a semaphore.
+
+    A query is read up to ``query_tokens`` tokens (passages up to 512): the model's time grows with the tokens
+    (fp32, 2 cores: a 10-token question ~9 ms, a 512-character Hangul query ~100 ms; see kb.limits).
     """
 
     def __init__(
@@ -153,6 +169,7 @@ class OnnxEmbedder:
         *,
         threads: int | None = None,
         concurrency: int | None = None,
+        query_tokens: int = MAX_QUERY_TOKENS,
     ) -> None:
         if precision not in MODEL_FILES:
             raise ModelError(f"precision must be one of {', '.join(MODEL_FILES)}, got {precision!r}")
@@ -172,6 +189,7 @@ class OnnxEmbedder:
         self.dimension = int(marker["dimension"])
         self.precision = precision
         self.batch_size = batch_size
+        self.query_tokens = max(3, min(query_tokens, MAX_LENGTH))  # <s>, one token, </s>
         self.prompts: dict[str, str] = dict(marker["prompts"])
         # Defaults, measured on 2 cores with scripts/bench_onnx.py (fp32): one query runs fastest on both cores
         # (p50 25 ms; one thread 30 ms); two runs at once serve 8 concurrent clients best (44 queries/s; one
@@ -189,26 +207,26 @@ class OnnxEmbedder:
         self._bulk_lock = threading.Lock()
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed user queries (``query: `` prefix)."""
-        return self._embed(texts, self.prompts.get("query", ""), None)
+        """Embed user queries (``query: `` prefix), each cut to ``query_tokens`` tokens."""
+        return self._embed(texts, self.prompts.get("query", ""), None, self.query_tokens)
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed FAQ questions/passages (``passage: `` prefix); progress gets the count of each finished batch."""
-        return self._embed(texts, self.prompts.get("passage", ""), progress)
+        return self._embed(texts, self.prompts.get("passage", ""), progress, MAX_LENGTH)
 
-    def _embed(self, texts: Sequence[str], prefix: str, progress: Progress | None) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], prefix: str, progress: Progress | None, max_length: int) -> np.ndarray:
         import numpy as np
 
         prefixed = [prefix + text for text in texts]
         out = np.zeros((len(prefixed), self.dimension), dtype=np.float32)
         if not prefixed:
             return out
-        batches = plan_batches(prefixed, self.batch_size, BATCH_TOKENS)
+        batches = plan_batches(prefixed, self.batch_size, BATCH_TOKENS, max_length)
         split = len(batches) > 1 and self.concurrency > 1
         session = self._bulk_session() if split else self._session
 
         def run(batch: list[int]) -> list[int]:
-            out[batch] = self._run(session, [prefixed[i] for i in batch])
+            out[batch] = self._run(session, [prefixed[i] for i in batch], max_length)
             return batch
 
         if not split:
@@ -223,8 +241,8 @@ class OnnxEmbedder:
                         progress(len(batch))
         return out
 
-    def _run(self, session: onnxruntime.InferenceSession, texts: list[str]) -> np.ndarray:
-        ids, mask = self._tokenizer.encode(texts)
+    def _run(self, session: onnxruntime.InferenceSession, texts: list[str], max_length: int) -> np.ndarray:
+        ids, mask = self._tokenizer.encode(texts, max_length)
         with self._slots:
             hidden = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})[0]
         return mean_pool(hidden, mask)

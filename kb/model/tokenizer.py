@@ -121,11 +121,13 @@ class UnigramTokenizer:
         self._unk_score = min(self._scores) - _UNK_PENALTY
         self._cache: dict[str, list[int]] = {}
 
-    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask as int64 arrays (batch, longest text)."""
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask as int64 arrays (batch, longest text), each text cut to ``max_length``
+        tokens with <s> and </s> (at most the tokenizer's own; a query's cap is smaller: kb.limits)."""
         import numpy as np
 
-        rows = [[self._bos, *self.ids(text)[: self._room], self._eos] for text in texts]
+        room = self._room if max_length is None else max(0, min(self._room, max_length - 2))
+        rows = [[self._bos, *self.ids(text, room)[:room], self._eos] for text in texts]
         width = max(map(len, rows), default=0)
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -134,25 +136,40 @@ class UnigramTokenizer:
             mask[i, : len(row)] = 1
         return ids, mask
 
-    def ids(self, text: str) -> list[int]:
+    def ids(self, text: str, limit: int | None = None) -> list[int]:
         """The token ids of text, without <s> and </s> and not truncated. Lone surrogates (undecodable bytes
-        smuggled in as text; `tokenizers` refuses them) are read as U+FFFD, an unknown piece, never an error."""
+        smuggled in as text; `tokenizers` refuses them) are read as U+FFFD, an unknown piece, never an error.
+
+        With ``limit``, segmenting stops at the first word that reaches it: the ids returned (at least ``limit``
+        when the text has that many) begin as the whole text's do, since every word is segmented on its own. A
+        long query then costs the words the model reads, not all of them.
+        """
         if not text.isascii():
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
                 text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         out: list[int] = []
+        enough = sys.maxsize if limit is None else limit
         start = 0
         if self._specials is not None:
             for match in self._specials.finditer(text):
-                for word in self._words(text[start : match.start()]):
-                    out += self._segment(word)
+                if self._extend(out, text[start : match.start()], enough):
+                    return out
                 out.append(self._special_ids[match.lastindex or 0])
                 start = match.end()
-        for word in self._words(text[start:]):
-            out += self._segment(word)
+        self._extend(out, text[start:], enough)
         return out
+
+    def _extend(self, out: list[int], text: str, enough: int) -> bool:
+        """Append the ids of text's words to out until it holds ``enough``; True when it does."""
+        if len(out) >= enough:
+            return True
+        for word in self._words(text):
+            out += self._segment(word)
+            if len(out) >= enough:
+                return True
+        return False
 
     def _words(self, text: str) -> list[str]:
         """Normalise, then Metaspace (prepend "always", split): "a b " -> "▁a", "▁b", "▁"."""

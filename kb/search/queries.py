@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from kb.limits import search_cost
+
 if TYPE_CHECKING:
     import numpy as np
 
     from kb.model.embed import Embedder
 
 QUERY_CACHE = 2048  # recent query embeddings kept (as-you-type and popular searches repeat; ~3 MB)
+# A query that costs more than this (kb.limits.search_cost; over 128 characters: 1-2% of the dev sets' questions)
+# waits for the other long ones: one at a time in the model, so a client sending maximal queries never holds every
+# model slot and a customer's question never queues behind two of them (issue 17).
+LONG_QUERY_COST = 2
 
 
 def flat_vectors(faiss_index: object) -> np.ndarray:
@@ -31,7 +37,8 @@ class QueryVectors:
     a reload to a new build keeps them, since the model has not changed.
 
     A query typed without spaces is embedded with Kiwi's spacing too and the two vectors averaged
-    (see :meth:`kb.text.analysis.Analyzer.respaced`); the cache key holds both forms.
+    (see :meth:`kb.text.analysis.Analyzer.respaced`); the cache key holds both forms. Long queries are embedded
+    one at a time (``LONG_QUERY_COST``).
     """
 
     def __init__(self, embedder: Embedder, size: int = QUERY_CACHE) -> None:
@@ -44,6 +51,7 @@ class QueryVectors:
         self.misses = 0
         self._cache: OrderedDict[tuple[str, str | None], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._long = threading.Lock()  # held while a long query is in the model
 
     @property
     def model_id(self) -> str:
@@ -71,7 +79,11 @@ class QueryVectors:
                 self.hits += 1
                 return vec
             self.misses += 1
-        vec = self.embed([key])[0]
+        if search_cost(text) > LONG_QUERY_COST:
+            with self._long:
+                vec = self.embed([key])[0]
+        else:
+            vec = self.embed([key])[0]
         vec.setflags(write=False)
         with self._lock:
             self._cache[key] = vec

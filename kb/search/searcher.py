@@ -1,6 +1,7 @@
 """Search: dense (e5) + lexical (BM25 on morphemes and character n-grams) per article, fused, then decided.
 
-Every query scores every entry densely (one matrix-vector product over the index's vectors) and every
+Every query scores every entry densely (one matrix-vector product over the index's vectors; in a build with an
+approximate index, only its candidates: :mod:`kb.search.dense`) and every
 article lexically; scores are aggregated per article, fused (:mod:`kb.search.fusion`) and the top articles are
 returned with the entry that matched best and the reasons (matched question, terms, dense and lexical
 parts), plus a decision: ``answer`` / ``suggest`` / ``none``.
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from kb.articles.render import snippet
 from kb.errors import QueryError
-from kb.limits import MAX_K, MAX_QUERY_CHARS
+from kb.limits import MAX_ANALYSED_QUERY_CHARS, MAX_K, MAX_QUERY_CHARS
+from kb.search.dense import ApproximateDense
 from kb.search.fusion import DEFAULT, Decision, Features, FusionConfig, decide, fuse
 from kb.search.queries import QueryVectors, flat_vectors
 from kb.text.analysis import Analyzer, char_ngrams, query_locale
@@ -110,6 +112,7 @@ class Searcher:
         self.chars = index.chars
         self._char_ngrams = char_ngrams
         self._vectors = flat_vectors(index.faiss_index)
+        self._approx = ApproximateDense.of(index, self._vectors, fusion.doc_mix)  # large builds (kb.search.dense)
         self.article_ids: list[str] = list(index.articles)
         self._articles: list[Article] = list(index.articles.values())
         tables = index.tables
@@ -214,20 +217,49 @@ class Searcher:
                 out[group] = dense[group] - median + top
         return out
 
-    def rank(self, text: str, qvec: np.ndarray | None, allowed: np.ndarray | None = None) -> Ranking:
-        """Score every article for one (checked) query; ``qvec`` is its embedding (None: lexical only)."""
+    def rank(self, text: str, qvec: np.ndarray | None, allowed: np.ndarray | None = None,
+             context: np.ndarray | None = None) -> Ranking:
+        """Score every article for one (checked) query; ``qvec`` is its embedding (None: lexical only).
+
+        ``context`` (None: all): the articles the decision measures the top one against, the audience's. A filter
+        chooses what is shown, not how sure kb is: inside 환불 alone, 택배 언제 와요 made refund-timing the clear
+        winner of a few weak ones ("suggest" at 0.79; 주문 취소할래요 in 쿠폰/포인트: "answer").
+        """
         import numpy as np
 
         cfg = self.fusion
         dense = best_entry = lexical = char = None
         terms = self.query_terms(text)  # also needed for the decision and matched terms
-        grams = list(dict.fromkeys(self._char_ngrams(text)))
-        if cfg.uses_dense and qvec is not None:
-            dense, best_entry = self._dense(qvec)
-        if cfg.lexical_weight > 0 or dense is None:
+        grams = list(dict.fromkeys(self._char_ngrams(text, limit=MAX_ANALYSED_QUERY_CHARS)))  # bounded: kb.limits
+        use_dense = cfg.uses_dense and qvec is not None
+        if cfg.lexical_weight > 0 or not use_dense:
             lexical = self.lexical.scores(terms).astype(np.float64)
         if cfg.char_weight > 0:
             char = self.chars.scores(grams).astype(np.float64)
+        if use_dense and qvec is not None:
+            dense, best_entry = (self._dense(qvec) if self._approx is None
+                                 else self._approx.scores(qvec, (lexical, char), (allowed, context)))
+        fused, shown_dense = self._fuse(text, dense, lexical, char, allowed)
+        candidates = np.flatnonzero(np.isfinite(fused))
+        order = candidates[np.argsort(-fused[candidates], kind="stable")]
+        features = None
+        if len(order):
+            top, judged = int(order[0]), (fused, shown_dense)
+            if allowed is not None and (context is None or not np.array_equal(allowed, context)):
+                judged = self._fuse(text, dense, lexical, char, context)
+                top = self._stand_in(top, judged[0])
+            features = self._features(top, *judged, terms, grams)
+        if len(self._translations) and len(order):
+            fused = self._lift_originals(fused)
+            order = candidates[np.argsort(-fused[candidates], kind="stable")]
+        return Ranking(order, fused, shown_dense, lexical, char, best_entry, terms, grams, features)
+
+    def _fuse(self, text: str, dense: np.ndarray | None, lexical: np.ndarray | None, char: np.ndarray | None,
+              allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fused scores of the ``allowed`` articles (others ``-inf``) and their dense scores as ranked."""
+        import numpy as np
+
+        cfg = self.fusion
         if allowed is not None:
             dense = None if dense is None else np.where(allowed, dense, -np.inf)
             lexical = None if lexical is None else np.where(allowed, lexical, -np.inf)
@@ -235,14 +267,7 @@ class Searcher:
         weights = cfg if dense is not None or cfg.uses_lexical else FusionConfig(0.0, 1.0, 0.0)
         if dense is not None:
             dense = self._ranking_dense(dense)
-        fused = fuse(dense, lexical, char, weights, self._other_language(text, allowed))
-        candidates = np.flatnonzero(np.isfinite(fused))
-        order = candidates[np.argsort(-fused[candidates], kind="stable")]
-        features = self._features(order, fused, dense, terms, grams) if len(order) else None
-        if len(self._translations) and len(order):
-            fused = self._lift_originals(fused)
-            order = candidates[np.argsort(-fused[candidates], kind="stable")]
-        return Ranking(order, fused, dense, lexical, char, best_entry, terms, grams, features)
+        return fuse(dense, lexical, char, weights, self._other_language(text, allowed)), dense
 
     def _other_language(self, text: str, allowed: np.ndarray | None = None) -> np.ndarray | None:
         """Articles in another locale than the query's that no translation in it stands for (see
@@ -272,12 +297,26 @@ class Searcher:
         np.maximum.at(out, src[ok], TRANSLATION_LIFT * fused[tr[ok]])
         return out
 
-    def _features(self, order: np.ndarray, fused: np.ndarray, dense: np.ndarray | None,
-                  terms: list[str], grams: list[str]) -> Features:
+    def _stand_in(self, top: int, fused: np.ndarray) -> int:
+        """The article judged for ``top``: its best-scoring translation, or itself (a locale filter may hide the
+        language the question was asked in; the same answer in that language is what the ranking is sure of)."""
         import numpy as np
 
-        top = int(order[0])
-        second = float(fused[order[1]]) if len(order) > 1 else float(fused[top]) - 1.0
+        if not len(self._translations):
+            return top
+        src, tr = self._translations.T
+        group = np.r_[top, tr[src == top], src[tr == top]]
+        group = group[np.isfinite(fused[group])]
+        return int(group[np.argmax(fused[group])]) if len(group) else top
+
+    def _features(self, top: int, fused: np.ndarray, dense: np.ndarray | None,
+                  terms: list[str], grams: list[str]) -> Features:
+        """The decision's view of article ``top`` among the scored (finite) articles of ``fused``."""
+        import numpy as np
+
+        others = np.delete(fused, top)
+        others = others[np.isfinite(others)]
+        second = float(others.max()) if len(others) else float(fused[top]) - 1.0
         dense_top = dense_margin = 0.0
         if dense is not None:
             dense_top = float(dense[top])
@@ -290,8 +329,9 @@ class Searcher:
     # -- public -------------------------------------------------------------------------------------
 
     def query_terms(self, text: str) -> list[str]:
-        """The query's distinct lexical terms (a repeated word is not worth more)."""
-        return list(dict.fromkeys(self.analyzer.terms(text)))
+        """The query's distinct lexical terms (a repeated word is not worth more), of its first
+        MAX_ANALYSED_QUERY_CHARS characters (a long query costs Kiwi and BM25 no more than a question)."""
+        return list(dict.fromkeys(self.analyzer.terms(text, limit=MAX_ANALYSED_QUERY_CHARS)))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors in one model call (typed and re-spaced forms together), not cached."""
@@ -303,31 +343,32 @@ class Searcher:
         written for support agents only."""
         started = time.perf_counter()
         text = check_query(query, k)
-        allowed = self._allowed(category, locale, audience)
+        allowed, context = self._allowed(category, locale, audience), self._allowed(None, None, audience)
         qvec = None
         if self.fusion.uses_dense and (allowed is None or allowed.any()):
             qvec = self.queries.one(text, self.analyzer.respaced(text))
-        return self._respond(text, qvec, allowed, k, started)
+        return self._respond(text, qvec, (allowed, context), k, started)
 
     def search_many(self, queries: Sequence[str], k: int = 5, category: str | None = None,
                     locale: str | None = None, batch_size: int = 64, audience: str = "public") -> list[SearchResponse]:
         """Search several queries, embedding them in batches (for evaluation); same results as ``search``."""
         texts = [check_query(q, k) for q in queries]
-        allowed = self._allowed(category, locale, audience)
+        allowed, context = self._allowed(category, locale, audience), self._allowed(None, None, audience)
         out: list[SearchResponse] = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
             vecs = self.embed_queries(chunk) if self.fusion.uses_dense else [None] * len(chunk)
             for text, vec in zip(chunk, vecs, strict=False):
-                out.append(self._respond(text, vec, allowed, k, time.perf_counter()))
+                out.append(self._respond(text, vec, (allowed, context), k, time.perf_counter()))
         return out
 
-    def _respond(self, text: str, qvec: np.ndarray | None, allowed: np.ndarray | None, k: int,
-                 started: float) -> SearchResponse:
+    def _respond(self, text: str, qvec: np.ndarray | None, masks: tuple[np.ndarray | None, np.ndarray | None],
+                 k: int, started: float) -> SearchResponse:
         hits: list[Hit] = []
         decision = Decision("none", 0.0, 0.0)
+        allowed, context = masks  # what may be shown; what the decision compares with (see rank)
         if allowed is None or allowed.any():
-            ranking = self.rank(text, qvec, allowed)
+            ranking = self.rank(text, qvec, allowed, context)
             hits = [self._hit(int(a), ranking) for a in ranking.order[:k]]
             decision = decide(ranking.features) if hits else decision
         took = (time.perf_counter() - started) * 1000

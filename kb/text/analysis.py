@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import ConfigError
+from kb.limits import MAX_ANALYSED_QUERY_CHARS
 
 # Kiwi tags kept as terms: nouns, numerals, pronouns, verb / adjective stems (also the irregular -I / -R
 # variants), roots, adverbs (안, 못, 다 change the meaning), determiners, foreign words, Hanja and numbers.
@@ -191,9 +192,10 @@ class Analyzer:
                              self.synonyms.keep_whole, self.stem, self.stopwords], ensure_ascii=False).encode())
         return h.hexdigest()
 
-    def terms(self, text: str) -> list[str]:
-        """The terms of one text, in order (repeats kept: BM25 counts them)."""
-        return self._fold(self._raw_terms(text))
+    def terms(self, text: str, limit: int | None = None) -> list[str]:
+        """The terms of one text, in order (repeats kept: BM25 counts them); with ``limit``, of its first
+        ``limit`` characters after normalisation (:func:`clip`: what a query's analysis costs is bounded)."""
+        return self._fold(self._raw_terms(text, limit))
 
     def terms_many(self, texts: Sequence[str]) -> list[list[str]]:
         """Terms of many texts; Korean ones go through Kiwi in one batch."""
@@ -220,18 +222,19 @@ class Analyzer:
         unspaced run as rarer sub-words and drifts: the search embeds this text beside the typed one. On the
         Korean sample queries typed with all spaces removed, hit@1 0.930 -> 0.962; on paraKQC dev
         (normally spaced; 533 of 4,488 queries have such a run) hit@1 stays 0.930 (two fewer right).
+        Only the first MAX_ANALYSED_QUERY_CHARS characters are spaced (the model reads no more of a query).
         """
         if not _LONG_RUN.search(text):
             return None
-        norm = " ".join(_normalise(text).split())
+        norm = " ".join(clip(_normalise(text), MAX_ANALYSED_QUERY_CHARS).split())
         with self._lock:
             spaced = " ".join(str(_kiwi(self.synonyms.keep_whole).space(norm)).split())
         return spaced if spaced != norm else None
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _raw_terms(self, text: str) -> list[str]:
-        norm = _normalise(text)
+    def _raw_terms(self, text: str, limit: int | None = None) -> list[str]:
+        norm = _normalise(text) if limit is None else clip(_normalise(text), limit)
         if not _HANGUL.search(norm):
             return self._english(norm)
         with self._lock:
@@ -332,14 +335,29 @@ def _normalise(text: str) -> str:
     return _COMPAT_JAMO.sub(lambda m: unicodedata.normalize("NFKC", m.group(1)), text)
 
 
-def char_ngrams(text: str, sizes: tuple[int, ...] = (2, 3)) -> list[str]:
-    """Character n-grams of each word, with word boundaries marked (``#택배#`` -> ``#택``, ``택배``, ``배#``...).
+def clip(text: str, limit: int) -> str:
+    """The first ``limit`` characters of text, without the word the cut falls in when an earlier space allows
+    (a half word is a term no article has). What a long query's analysis reads: see kb.limits."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if not text[limit].isspace():
+        space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+        if space > limit // 2:
+            cut = cut[:space]
+    return cut
+
+
+def char_ngrams(text: str, sizes: tuple[int, ...] = (2, 3), limit: int | None = None) -> list[str]:
+    """Character n-grams of each word, with word boundaries marked (``#택배#`` -> ``#택``, ``택배``, ``배#``...);
+    with ``limit``, of the first ``limit`` characters after normalisation (:func:`clip`).
 
     They match across spacing differences, typos and analyser slips that whole terms miss; as a third
     signal they gained about 0.01 hit@1 on StackFAQ and BANKING77 dev.
     """
+    norm = _normalise(text) if limit is None else clip(_normalise(text), limit)
     out: list[str] = []
-    for m in _WORD.finditer(_normalise(text).lower()):
+    for m in _WORD.finditer(norm.lower()):
         w = f"#{m.group()}#"
         for n in sizes:
             out.extend(w[i : i + n] for i in range(len(w) - n + 1))

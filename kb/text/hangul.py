@@ -131,3 +131,77 @@ def within_one_edit(a: str, b: str) -> bool:
     if a[i + 1 :] == b[i + 1 :]:
         return True
     return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+
+
+# --- Revised Romanization (국어의 로마자 표기법, 2000) --------------------------------------------------------
+# Romanised as pronounced within a word: a final consonant moves onto a following ㅇ (한국어 -> hangugeo),
+# nasalisation (합니다 -> hamnida, 백마 -> baengma), ㄹ after another consonant (적립금 -> jeongnipgeum, 종로 ->
+# jongno, 신라 -> silla, 설날 -> seollal), aspiration next to ㅎ (좋고 -> joko, 축하 -> chuka) and
+# palatalisation before 이 (같이 -> gachi). Not modelled: tensing (which RR does not write anyway), the noun
+# exception that keeps ㄱㄷㅂ before ㅎ (묵호 -> Mukho; here mukho -> muko) and the optional hyphens.
+_RR_INITIAL = dict(zip(CHOSEONG, ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch",
+                                  "k", "t", "p", "h"], strict=True))
+_RR_VOWEL = dict(zip(JUNGSEONG, ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u",
+                                 "wo", "we", "wi", "yu", "eu", "ui", "i"], strict=True))
+_RR_FINAL = dict(zip(JONGSEONG, ["", "k", "k", "k", "n", "n", "n", "t", "l", "k", "m", "l", "l", "l", "p", "l", "m",
+                                 "p", "p", "t", "t", "ng", "t", "t", "k", "t", "p", "t"], strict=True))
+# a final cluster before a vowel: the first part stays, the second moves on (읽어 -> 일거 -> ilgeo)
+_CLUSTER = {"ㄳ": ("ㄱ", "ㅅ"), "ㄵ": ("ㄴ", "ㅈ"), "ㄶ": ("ㄴ", ""), "ㄺ": ("ㄹ", "ㄱ"), "ㄻ": ("ㄹ", "ㅁ"),
+            "ㄼ": ("ㄹ", "ㅂ"), "ㄽ": ("ㄹ", "ㅅ"), "ㄾ": ("ㄹ", "ㅌ"), "ㄿ": ("ㄹ", "ㅍ"), "ㅀ": ("ㄹ", ""),
+            "ㅄ": ("ㅂ", "ㅅ"), "ㅎ": ("", "")}
+_ASPIRATED = {"ㄱ": "ㅋ", "ㄷ": "ㅌ", "ㅂ": "ㅍ", "ㅈ": "ㅊ"}
+_NASAL = {"k": "ㅇ", "t": "ㄴ", "p": "ㅁ"}  # a stop's sound before ㄴ or ㅁ
+_LATERAL = "L"  # an initial ㄹ after a final ㄹ: written l, not r
+
+
+def _join(final: str, initial: str, vowel: str) -> tuple[str, str]:
+    """The final and next initial as pronounced across one syllable boundary inside a word."""
+    if initial == "ㅇ" and final not in ("", "ㅇ"):  # liaison
+        if final in _CLUSTER:
+            return _CLUSTER[final][0], _CLUSTER[final][1] or "ㅇ"
+        if final in ("ㄷ", "ㅌ") and vowel == "ㅣ":
+            return "", "ㅈ" if final == "ㄷ" else "ㅊ"
+        return "", final
+    if final in ("ㅎ", "ㄶ", "ㅀ") and initial in _ASPIRATED:
+        return _CLUSTER[final][0], _ASPIRATED[initial]
+    if initial == "ㅎ" and final in _ASPIRATED:
+        return "", _ASPIRATED[final]
+    sound = _RR_FINAL[final]
+    if initial == "ㄹ" and final:
+        if sound in ("n", "l"):
+            return "ㄹ", _LATERAL
+        initial = "ㄴ"
+    if initial == "ㄴ" and sound == "l":
+        return "ㄹ", _LATERAL
+    if initial in ("ㄴ", "ㅁ") and sound in _NASAL:
+        return _NASAL[sound], initial
+    if initial == "ㄴ" and final == "ㅎ":
+        return "ㄴ", initial
+    return final, initial
+
+
+def _romanize_word(word: str) -> str:
+    parts = [list(syllable_parts(ch)) for ch in word]
+    for left, right in zip(parts, parts[1:], strict=False):
+        left[2], right[0] = _join(left[2], right[0], right[1])
+    return "".join(("l" if i == _LATERAL else _RR_INITIAL[i]) + _RR_VOWEL[v] + _RR_FINAL[f] for i, v, f in parts)
+
+
+def romanize(text: str) -> str:
+    """Hangul in Revised Romanization (``적립금 사용`` -> ``jeongnipgeum sayong``); other characters are kept.
+
+    Sound changes apply within a run of syllables (a word), never across a space or punctuation.
+    """
+    out: list[str] = []
+    word: list[str] = []
+    for ch in text:
+        if is_syllable(ch):
+            word.append(ch)
+            continue
+        if word:
+            out.append(_romanize_word("".join(word)))
+            word = []
+        out.append(ch)
+    if word:
+        out.append(_romanize_word("".join(word)))
+    return "".join(out)

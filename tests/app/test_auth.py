@@ -1,4 +1,5 @@
-"""Agent-only articles (`audience: agents`) never reach customers by any route; the agent key shows them."""
+"""Agent-only articles (`audience: agents`) never reach customers by any route; the agent key shows them. Wrong keys
+of any kind are throttled per client (one count with the sign-in's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from kb.app.factory import create_app
 from kb.app.service import KBService
@@ -83,3 +85,87 @@ def test_locale_is_case_insensitive_and_blank_category_ignored(client: TestClien
     assert [h["article_id"] for h in upper] == ["en-refund"]
     blank = client.get("/search", params={"q": "반품", "category": "  "}).json()["results"]
     assert blank and blank[0]["article_id"] == "return-request"
+
+
+# --- the throttle on wrong keys (one count for the admin, agent and metrics keys, and the sign-in) ----------
+
+ADMIN, AGENT_KEY, METRICS = "admin-secret", "agent-secret", "metrics-secret"
+PROXY = "10.9.9.9"  # the tests' balancer: X-Forwarded-For says which client it is
+KEYED = {  # (request, the key it accepts) for each kind of key
+    "admin": ("GET", "/admin/feedback", ADMIN),
+    "agent": ("GET", "/search?q=%EB%B0%98%ED%92%88", AGENT_KEY),
+    "metrics": ("GET", "/metrics", METRICS),
+}
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    return [1_000_000.0]
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, small_settings: Settings, fake_embedder: FakeEmbedder,
+          clock: list[float]) -> Iterator[TestClient]:
+    """Every key set, behind a trusted proxy, with a clock the test moves."""
+    from dataclasses import replace
+
+    from kb.app.auth import THROTTLE
+    from kb.feedback.keyfails import KeyThrottle
+
+    settings = replace(small_settings, admin_key=ADMIN, agent_key=AGENT_KEY, metrics_key=METRICS,
+                       trusted_proxies=(PROXY,), rate_search="100000/second")
+    service = KBService(settings, fake_embedder)
+    app = create_app(settings, service=service, watch=False)
+    setattr(app.state, THROTTLE, KeyThrottle(settings.key_failures, settings.key_window, clock=lambda: clock[0]))
+    with TestClient(app, client=(PROXY, 5000)) as c:
+        yield c
+    service.close()
+
+
+def _send(client: TestClient, kind: str, key: str, address: str = "203.0.113.7") -> Response:
+    method, url, _ = KEYED[kind]
+    return client.request(method, url, headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": address})
+
+
+@pytest.mark.parametrize("kind", sorted(KEYED))
+def test_wrong_bearer_keys_lock_the_client_out(keyed: TestClient, clock: list[float], kind: str) -> None:
+    right = KEYED[kind][2]
+    for _ in range(10):
+        assert _send(keyed, kind, "guess").status_code == 401
+    r = _send(keyed, kind, "guess")
+    assert r.status_code == 429 and r.headers["retry-after"] == "900"
+    assert r.json() == {"detail": "too many wrong keys from this address; try again in 900 s", "field": None}
+    r = _send(keyed, kind, right)  # the right key too: guessing must not go on
+    assert r.status_code == 429 and r.headers["retry-after"] == "900"
+    assert _send(keyed, kind, right, address="198.51.100.1").status_code == 200  # other clients: unaffected
+    clock[0] += 899.5
+    r = _send(keyed, kind, right)
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    clock[0] += 0.5  # the window has passed
+    assert _send(keyed, kind, right).status_code == 200
+
+
+def test_every_key_and_the_sign_in_share_one_count(keyed: TestClient, clock: list[float]) -> None:
+    me = {"X-Forwarded-For": "203.0.113.8"}
+    for i in range(10):  # guesses at every key, by every way in
+        if i % 4 == 3:
+            r = keyed.post("/admin/session", json={"key": "guess"}, headers=me)
+        else:
+            r = _send(keyed, ("admin", "agent", "metrics")[i % 4], "guess", me["X-Forwarded-For"])
+        assert r.status_code == 401
+    for kind in KEYED:
+        assert _send(keyed, kind, KEYED[kind][2], me["X-Forwarded-For"]).status_code == 429
+    r = keyed.post("/admin/session", json={"key": ADMIN}, headers=me)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 900
+    assert keyed.get("/search", params={"q": "반품"}, headers=me).status_code == 200  # no key: a customer, served
+    clock[0] += 900
+    assert keyed.post("/admin/session", json={"key": ADMIN}, headers=me).status_code == 200
+
+
+def test_requests_without_a_key_are_not_guesses(keyed: TestClient) -> None:
+    me = {"X-Forwarded-For": "203.0.113.9"}
+    for _ in range(15):
+        assert keyed.get("/metrics", headers=me).status_code == 401
+        assert keyed.get("/admin/feedback", headers=me).status_code == 401
+        assert keyed.get("/metrics", headers={**me, "Authorization": "Basic czNjcmV0"}).status_code == 401
+    assert _send(keyed, "metrics", METRICS, me["X-Forwarded-For"]).status_code == 200

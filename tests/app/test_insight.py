@@ -166,10 +166,8 @@ def test_a_sign_out_holds_on_every_replica(client: TestClient, replica: TestClie
     assert replica.get("/admin/insight.json", params={"groups": "false"}).status_code == 401
 
 
-def test_wrong_keys_count_across_replicas(client: TestClient, replica: TestClient) -> None:
-    from kb.app.auth import MAX_FAILURES
-
-    for i in range(MAX_FAILURES):  # spread over both, as a balancer would
+def test_wrong_keys_count_across_replicas(client: TestClient, replica: TestClient, settings: Settings) -> None:
+    for i in range(settings.key_failures):  # spread over both, as a balancer would
         assert (client if i % 2 else replica).post("/admin/session", json={"key": "guess"}).status_code == 401
     assert client.post("/admin/session", json={"key": KEY}).status_code == 429
     assert replica.post("/admin/session", json={"key": KEY}).status_code == 429
@@ -305,8 +303,8 @@ def test_bad_days_are_422(client: TestClient, params: dict[str, Any]) -> None:
 
 def test_personal_data_never_reaches_the_insight(client: TestClient, service: KBService) -> None:
     assert client.post("/unanswered", json={"query": PII, "kind": "none"}).status_code == 201
-    assert client.post("/searches", json={"query": PII, "decision": "none", "article_id": None,
-                                          "confidence": 0.1, "locale": "ko"}).status_code == 201
+    sid = client.get("/search", params={"q": PII}).json()["search_id"]
+    assert client.post("/searches", json={"query": PII, "search_id": sid, "locale": "ko"}).status_code == 201
     sign_in(client)
     text = client.get("/admin/insight.json").text
     for secret in ("010-1234-5678", "01012345678", "kim.minsu@example.com", "2024123456789", "testclient"):
@@ -328,6 +326,37 @@ def test_chart_is_an_svg_without_scripts(client: TestClient, service: KBService)
     assert "answer 3" in r.text  # the legend
     empty = client.get("/admin/chart.svg", params={"days": 1, "lang": "ko"})
     ET.fromstring(empty.text)
+
+
+def test_one_client_counts_once_in_the_chart(client: TestClient, service: KBService) -> None:
+    _plant(service)  # answer: 3 customers, suggest: 1, none: 1
+    for i in range(12):  # one client's settled searches that found nothing, each logged with its id
+        q = f"zzqx wvyk {i}"
+        sid = client.get("/search", params={"q": q}).json()["search_id"]
+        assert client.post("/searches", json={"query": q, "search_id": sid}).status_code == 201
+    sign_in(client)
+    s = client.get("/admin/insight.json", params={"groups": "false"}).json()["searches"]
+    assert s["total"] == 5 + 12 and s["counted"] == "customers"  # searches logged; customers per decision
+    none = s["totals"]["none"]
+    assert none == 2 and s["totals"]["answer"] == 3 and s["per_day"][0]["customers"] == 4
+    r = client.get("/admin/chart.svg", params={"days": 7, "lang": "en"})
+    assert "none 2" in r.text and "Bar chart of customers per day" in r.text
+
+
+def test_a_flood_from_one_client_leaves_the_real_gap_on_the_report(client: TestClient, service: KBService) -> None:
+    from kb.feedback.engine import now
+
+    store = service.store
+    created, day = now()
+    real = ("선물 포장 되나요", "선물용으로 포장해 주실 수 있나요", "포장지 골라서 선물 포장 가능한가요")
+    rows = [(f"aa{i:04d} cheap pills", "198.51.100.66") for i in range(2100)]  # one client, 2,100 distinct
+    rows += [(q, f"203.0.113.{n}") for n, q in enumerate(real)]  # three customers, one real gap
+    sql = store.engine.sql("INSERT INTO unanswered (created, day, client, query, kind) VALUES (?, ?, ?, ?, 'none')")
+    store.engine.run(lambda db: [db.execute(sql, (created, day, store.engine.client(db, a), q)) for q, a in rows])
+    sign_in(client)
+    groups = client.get("/admin/gaps.json", params={"limit": 10}).json()["groups"]
+    assert set(real) <= {q for g in groups for q in g["examples"]}
+    assert all(g["count"] <= len(real) + 1 for g in groups)  # the flood weighs one customer wherever it is
 
 
 # --- one-click fixes ---------------------------------------------------------------------------------
@@ -405,7 +434,6 @@ def test_one_fix_at_a_time(client: TestClient, monkeypatch: pytest.MonkeyPatch) 
     ({"kind": "new_article", "queries": ["a"] * 21}, "queries"),
     ({"kind": "new_article", "queries": "a"}, "queries"),
     ({"kind": "add_question", "queries": ["a"]}, "article_id"),
-    ({"kind": "add_question", "article_id": "nope", "queries": ["a"]}, "article_id"),
     ({"kind": "add_question", "article_id": 5, "queries": ["a"]}, "article_id"),
 ])
 def test_bad_fix_bodies_are_422(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -419,6 +447,9 @@ def test_nothing_to_add_is_409_and_unknown_fix_404(client: TestClient) -> None:
     r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},
                     json={"kind": "add_question", "article_id": "delivery-tracking", "queries": ["택배 언제 와요?"]})
     assert r.status_code == 409 and "already has" in r.json()["detail"]
+    r = client.post("/admin/fixes", headers={"X-CSRF-Token": csrf},  # well formed, no such article: 404, not 422
+                    json={"kind": "add_question", "article_id": "nope", "queries": ["a"]})
+    assert r.status_code == 404 and r.json()["detail"] == "no article with id 'nope'"
     assert client.get("/admin/fixes/unknown").status_code == 404
     assert client.get("/admin/fixes/" + "x" * 65).status_code == 422
 
@@ -488,3 +519,35 @@ def test_fixes_answer_503_while_the_store_is_away(client: TestClient, service: K
     assert r.status_code == 503 and "cannot be read right now" in r.json()["detail"]
     data = client.get("/admin/insight.json", params={"groups": "false"})
     assert data.status_code == 200 and data.json()["fix"] is None  # the page's numbers degrade as before
+
+
+def test_chart_is_drawn_as_wide_as_the_panel_asks(client: TestClient, service: KBService) -> None:
+    """The page asks for its panel's width: the bars span it and the text keeps its size (an image drawn 760
+    wide filled 60% of a wide panel, or had its text scaled up with it)."""
+    _plant(service)
+    sign_in(client)
+    ns = "{http://www.w3.org/2000/svg}"
+    for width in (280, 1180, 2400):
+        root = ET.fromstring(client.get("/admin/chart.svg", params={"days": 30, "width": width}).text)
+        assert (root.get("width"), root.get("viewBox")) == (str(width), f"0 0 {width} 240")
+        assert root.get("font-size") == "11"
+        bars = [e for e in root.iter(f"{ns}rect") if e.find(f"{ns}title") is not None]
+        assert bars and max(float(b.get("x", 0)) + float(b.get("width", 0)) for b in bars) > width - 40  # today
+        grid = [float(e.get("x2", 0)) for e in root.iter(f"{ns}line")]
+        assert max(grid) == width - 8
+    for bad in (0, 279, 2401, "wide"):
+        r = client.get("/admin/chart.svg", params={"width": bad})
+        assert r.status_code == 422, r.text
+
+
+def test_ratio_cells_never_wrap_and_the_chart_takes_the_panel_width() -> None:
+    """admin.css: a number cell stays on one line ("100 / %" wrapped: kb.css breaks long words anywhere), and the
+    chart is as wide as its panel (a max-width held it at 760 px). The layout itself: tests/browser/test_admin.py."""
+    from importlib import resources
+
+    css = re.sub(r"/\*.*?\*/", "", resources.files("kb.app").joinpath("static", "admin.css").read_text("utf-8"),
+                 flags=re.S)
+    rules = {m.group(1).strip(): m.group(2) for m in re.finditer(r"([^{}]+)\{([^}]*)\}", css)}
+    assert "white-space: nowrap" in rules[".admin-table .num"]
+    chart = rules[".admin-chart"]
+    assert "width: 100%" in chart and "max-width" not in chart

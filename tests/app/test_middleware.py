@@ -104,9 +104,9 @@ def test_a_burst_of_300_votes_from_one_client_is_refused(make_client: Callable[.
     assert r.status_code == 429
     assert client.get("/health").status_code == 200
     # logged searches have the same limit in a budget of their own: searching never uses up a customer's votes
-    log = {"query": "반품", "decision": "answer", "article_id": "return-request", "confidence": 0.9}
+    log = {"query": "반품", "search_id": client.get("/search", params={"q": "반품"}).json()["search_id"]}
     statuses = [client.post("/searches", json=log).status_code for _ in range(25)]
-    assert statuses[:20] == [201] * 20 and set(statuses[20:]) == {429}
+    assert statuses[:20] == [201] + [409] * 19 and set(statuses[20:]) == {429}  # an id is logged once
 
 
 def test_search_limit_is_per_client_behind_a_trusted_proxy(make_client: Callable[..., TestClient]) -> None:
@@ -119,6 +119,27 @@ def test_search_limit_is_per_client_behind_a_trusted_proxy(make_client: Callable
     r = client.get("/search", params={"q": "반품"}, headers={"X-Forwarded-For": "9.9.9.9, 1.2.3.4"})
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert client.get("/suggest", params={"q": "반"}, headers=a).status_code == 200  # its own group
+
+
+def test_the_search_limit_counts_work_not_requests(make_client: Callable[..., TestClient]) -> None:
+    from kb.limits import MAX_QUERY_CHARS, search_cost
+
+    assert [search_cost(q) for q in ("", "반품", "가" * 64, "가" * 65, "가" * 300, "가" * MAX_QUERY_CHARS)] == [
+        1, 1, 1, 2, 4, 4]  # past what the search reads (kb.limits), a longer query costs no more
+    client = make_client(peer=("10.0.0.5", 4000), trusted_proxies=TRUSTED, rate_search="8/second;100/minute")
+    abuser, customer = {"X-Forwarded-For": "1.2.3.4"}, {"X-Forwarded-For": "5.6.7.8"}
+    maximal = ("반품하고싶어요" * 80)[:MAX_QUERY_CHARS]
+    got = [client.get("/search", params={"q": maximal}, headers=abuser).status_code for _ in range(3)]
+    assert got == [200, 200, 429]  # 4 each: two fill the 8 of this second
+    r = client.get("/search", params={"q": maximal}, headers=abuser)
+    assert "8 per 1 second (a search of this length counts as 4)" in assert_error_shape(r, 429)["detail"]
+    assert client.get("/search", params={"q": "반품"}, headers=abuser).status_code == 429  # the budget is shared
+    got = [client.get("/search", params={"q": "반품"}, headers=customer).status_code for _ in range(9)]
+    assert got == [200] * 8 + [429]
+    # a cost above a whole window is charged as that window: a long query is never refused for good
+    small = make_client(peer=("10.0.0.5", 4000), trusted_proxies=TRUSTED, rate_search="2/minute")
+    assert small.get("/search", params={"q": maximal}, headers=abuser).status_code == 200
+    assert small.get("/search", params={"q": "반품"}, headers=abuser).status_code == 429
 
 
 def test_an_untrusted_peer_cannot_escape_its_limit_with_the_header(make_client: Callable[..., TestClient]) -> None:
@@ -216,3 +237,62 @@ def test_a_declared_oversized_body_is_refused_before_it_is_sent(live: str) -> No
             b"Content-Length: 50000\r\n\r\n")
     received, first, closed = _raw(live, head, wait=5.0)
     assert received.startswith(b"HTTP/1.1 413") and first < 1.0 and closed, received[:200]
+
+
+# --- methods and redirects ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/search?q=%EB%B0%98%ED%92%88", "/suggest?q=%EB%B0%98", "/metrics", "/health", "/",
+                                  "/articles/return-request", "/categories", "/openapi.json", "/static/kb.css"])
+def test_every_get_route_answers_head_like_get_without_a_body(make_client: Callable[..., TestClient],
+                                                              path: str) -> None:
+    client = make_client()
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200, (path, head.status_code)
+    assert head.content == b"" and get.content
+    for name in ("content-type", "content-encoding"):  # the GET answer's headers, as sent
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert int(head.headers["content-length"]) > 0  # the length of the body left out (searches, metrics vary)
+
+
+def test_head_keeps_the_get_answers_errors_and_limits(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(rate_search="2/minute")
+    assert client.head("/articles/nope").status_code == 404
+    assert client.head("/search").status_code == 422  # q is required, as for GET
+    assert client.head("/search", params={"q": "반품"}).status_code == 200
+    assert client.get("/search", params={"q": "반품"}).status_code == 429  # HEAD and GET share the budget
+
+
+def test_options_lists_every_method_of_the_path(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(admin_key="k" * 20)
+    r = client.options("/admin/session")
+    assert r.status_code == 204 and r.content == b""
+    assert set(r.headers["allow"].split(", ")) == {"DELETE", "GET", "HEAD", "OPTIONS", "POST"}
+    assert set(client.options("/search").headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert client.options("/no/such/path").status_code == 404
+
+
+def test_a_method_the_path_lacks_is_405_with_the_whole_allow_list(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(admin_key="k" * 20)
+    body = assert_error_shape(client.put("/admin/session"), 405)
+    assert "DELETE, GET, HEAD, OPTIONS, POST" in body["detail"]
+    assert client.put("/admin/session").headers["allow"] == "DELETE, GET, HEAD, OPTIONS, POST"  # not only POST
+    r = client.head("/feedback")  # POST only: no GET to answer HEAD with
+    assert r.status_code == 405 and r.headers["allow"] == "OPTIONS, POST"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8443", "testserver", "[::1]:1"])
+def test_a_trailing_slash_redirect_is_relative_whatever_the_host(make_client: Callable[..., TestClient],
+                                                                 host: str) -> None:
+    r = make_client().get("/search/", params={"q": "a"}, headers={"Host": host}, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/search?q=a"
+
+
+def test_an_odd_host_on_a_real_socket_gets_a_relative_redirect_and_head_works(live: str) -> None:
+    received, _, _ = _raw(live, b"GET /search/?q=a HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+                          wait=5.0)
+    assert received.startswith(b"HTTP/1.1 307"), received[:200]
+    assert b"\r\nlocation: /search?q=a\r\n" in received.lower()
+    r = httpx.head(f"{live}/search", params={"q": "반품"}, timeout=5)
+    assert r.status_code == 200 and r.content == b"" and int(r.headers["content-length"]) > 0
+    assert httpx.get(f"{live}/health", timeout=5).status_code == 200  # the connection's framing held

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from fastapi.testclient import TestClient
 
 from kb.app.factory import create_app
 from kb.app.i18n import STRINGS, choose_lang
+from kb.app.identity import page_strings
 from kb.app.routes.pages import CSP, render_page
 from kb.app.service import KBService
+from kb.articles.site import Site
 from kb.settings import Settings
 from tests.support.fakes import FakeEmbedder
 
@@ -51,7 +54,8 @@ def test_language_choice(client: TestClient, url: str, accept: str, lang: str) -
     assert f'<html lang="{lang}">' in r.text
     assert r.headers["content-language"] == lang
     data = re.search(r'<script type="application/json" id="kb-i18n">(.*?)</script>', r.text, re.S)
-    assert data is not None and json.loads(data.group(1)) == STRINGS[lang]
+    # the table, with the shop's name and channels filled in (neutral words here: the folder has no _site.yml)
+    assert data is not None and json.loads(data.group(1)) == {**STRINGS[lang], **page_strings(Site(), lang)}
 
 
 def test_choose_lang() -> None:
@@ -125,7 +129,7 @@ def test_suggest_half_typed_and_limit(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "detail"),
-    [({"q": ""}, "q is empty"), ({"q": "   "}, "q is empty"), ({}, "q is required"),
+    [({"q": ""}, "q is empty"), ({}, "q is required"),  # only spaces: 200, nothing to suggest (test_api)
      ({"q": "가" * 201}, "the limit is 200")],
 )
 def test_suggest_rejects_bad_queries(client: TestClient, params: dict[str, str], detail: str) -> None:
@@ -258,3 +262,177 @@ def test_popular_by_locale(client: TestClient) -> None:
     assert [q["article_id"] for q in en] == ["en-refund"]
     assert len(client.get("/popular", params={"locale": "ja"}).json()["questions"]) == 4  # none: show all
     assert client.get("/popular", params={"limit": 0}).status_code == 422
+
+
+# --- the shop's identity (articles/_site.yml, carried by the build) -------------------------------------
+
+SHOP = """\
+name: 솔방울상점
+logo: brand/logo.svg
+brand_color: "#ffd400"
+contact:
+  phone: 02-555-0199
+  hours: 평일 10:00-17:00
+  email: help@solbangul.example
+  chat_url: https://solbangul.example/chat
+  form_url: https://solbangul.example/inquiry
+locales:
+  en: {name: Solbangul Shop, contact: {hours: "Weekdays 10:00-17:00"}}
+"""
+
+
+@pytest.fixture
+def shop(small_settings: Settings, fake_embedder: FakeEmbedder) -> Callable[[str], TestClient]:
+    """A client on a build of the small folder with ``text`` as its _site.yml."""
+    from kb.articles.parse import load_articles
+    from kb.index.build import build_index
+    from kb.pipeline import config_files
+
+    made: list[TestClient] = []
+
+    def make(text: str) -> TestClient:
+        folder = small_settings.articles_dir
+        (folder / "brand").mkdir(exist_ok=True)
+        (folder / "brand" / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>', encoding="utf-8")
+        (folder / "_site.yml").write_text(text, encoding="utf-8")
+        index = folder.parent / f"shop-index-{len(made)}"
+        build_index(load_articles(folder), fake_embedder, index, config_files=config_files(folder))
+        settings = replace(small_settings, index_dir=index, admin_key="k" * 24)
+        client = TestClient(create_app(settings, embedder=fake_embedder, watch=False))
+        made.append(client.__enter__())
+        return client
+
+    yield make  # type: ignore[misc]
+    for c in made:
+        c.__exit__(None, None, None)
+
+
+def test_pages_and_widget_show_the_configured_shop(shop: Callable[[str], TestClient]) -> None:
+    client = shop(SHOP)
+    help_page, agent, admin = (client.get(u).text for u in ("/", "/agent", "/admin"))
+    assert "<title>솔방울상점 고객센터</title>" in help_page
+    assert "<title>상담원 검색 · 솔방울상점 고객센터</title>" in agent
+    assert "<title>검색 인사이트 · 솔방울상점 고객센터</title>" in admin
+    for html in (help_page, agent, admin):
+        assert '<span class="brand-name">솔방울상점</span>' in html
+        assert '<img class="brand-logo" src="/site/logo.svg?v=' in html and '/site.css?lang=' in html
+    assert '<a class="channel-main" href="tel:025550199">02-555-0199</a>' in help_page
+    assert '<span class="channel-note">평일 10:00-17:00</span>' in help_page
+    assert 'href="mailto:help@solbangul.example"' in help_page and 'id="inquiry-wrap">' in help_page
+    assert 'href="https://solbangul.example/chat"' in help_page
+    assert 'href="https://solbangul.example/inquiry"' in help_page
+    assert "© 솔방울상점 · 고객센터 02-555-0199 · 평일 10:00-17:00" in help_page
+    en = client.get("/?lang=en").text
+    assert "<title>Solbangul Shop Help Center</title>" in en and "Weekdays 10:00-17:00" in en
+    widget = client.get("/widget.js").text
+    for text in ("솔방울상점", "Solbangul Shop", "02-555-0199", "tel:025550199", "help@solbangul.example",
+                 "https://solbangul.example/chat", "#ffd400"):
+        assert text in widget, text
+
+
+def test_logo_and_brand_colour_are_served(shop: Callable[[str], TestClient]) -> None:
+    from kb.articles.site import contrast
+
+    client = shop(SHOP)
+    logo = client.get("/site/logo.svg")
+    assert logo.status_code == 200 and logo.headers["content-type"] == "image/svg+xml"
+    assert "sandbox" in logo.headers["content-security-policy"]
+    assert client.get("/site/site.yml").status_code == 404 and client.get("/site/synonyms.yml").status_code == 404
+    css = client.get("/site.css?lang=ko").text
+    values = dict(re.findall(r"--([\w-]+): (#[0-9a-f]{6})", css))
+    assert values["brand"] == "#ffd400" and values["on-brand"] == "#000000"  # a yellow takes black text
+    assert contrast(values["brand-strong"], values["brand-soft"]) >= 4.5
+    assert contrast(values["brand-strong"], "#f5f7f9") >= 4.5
+
+
+def test_a_logo_address_is_allowed_by_the_pages_csp(shop: Callable[[str], TestClient]) -> None:
+    client = shop("name: 가게\nlogo: https://cdn.shop.example/logo.png\n")
+    r = client.get("/")
+    assert '<img class="brand-logo" src="https://cdn.shop.example/logo.png"' in r.text
+    assert "img-src 'self' data: https://cdn.shop.example;" in r.headers["content-security-policy"]
+    assert "/site.css" not in r.text  # no colour, no extra stylesheet
+
+
+def test_absent_channels_are_not_shown(shop: Callable[[str], TestClient]) -> None:
+    client = shop("name: 솔방울상점\ncontact:\n  phone: 02-555-0199\n")
+    page = client.get("/").text.split('<script type="application/json"')[0]  # the page, not the strings table
+    assert 'href="tel:025550199"' in page
+    assert "mailto:help" not in page and "solbangul.example" not in page
+    assert 'id="inquiry-wrap" hidden>' in page  # the inquiry form mails the shop: no address, no form
+    assert "채팅 상담" not in page and "온라인 문의" not in page
+    assert "© 솔방울상점 · 고객센터 02-555-0199</span>" in page
+    widget = client.get("/widget.js").text
+    assert '"contact_email": ""' in widget and '"contact_chat_url": ""' in widget
+
+
+def test_no_site_file_gives_neutral_words_and_no_contact(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "<title>고객센터</title>" in page and '<span class="brand-name">고객센터</span>' in page
+    assert "tel:" not in page and "mailto:" not in page.replace('href="mailto:"', "")
+    assert 'id="inquiry-wrap" hidden>' in page and "다른 말로 다시 검색해 보세요." in page
+    assert "<title>Help center</title>" in client.get("/?lang=en").text
+    assert '"contact_phone": ""' in client.get("/widget.js").text
+    assert client.get("/site.css").text == ""
+
+
+def test_a_rebuild_changes_the_shop(shop: Callable[[str], TestClient], small_settings: Settings,
+                                    fake_embedder: FakeEmbedder) -> None:
+    from kb.articles.parse import load_articles
+    from kb.index.build import build_index
+    from kb.pipeline import config_files
+
+    client = shop(SHOP)
+    assert "솔방울상점" in client.get("/widget.js").text
+    folder = small_settings.articles_dir
+    (folder / "_site.yml").write_text("name: 새이름상점\n", encoding="utf-8")
+    build_index(load_articles(folder), fake_embedder, folder.parent / "shop-index-0", config_files=config_files(folder))
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer " + "k" * 24}).status_code == 200
+    assert "<title>새이름상점 고객센터</title>" in client.get("/").text
+    widget = client.get("/widget.js").text
+    assert "새이름상점" in widget and "솔방울상점" not in widget
+
+
+# --- web basics ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/agent", "/static/kb.css", "/static/searchbox.js", "/widget.js",
+                                 "/openapi.json", "/search?q=%EB%B0%B0%EC%86%A1&k=5"])
+def test_text_is_sent_compressed(client: TestClient, url: str) -> None:
+    r = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip" and "accept-encoding" in r.headers["vary"].lower()
+    assert int(r.headers["content-length"]) < len(r.content)  # what went over the wire, and what it unpacked to
+
+
+def test_small_answers_and_no_gzip_clients_get_plain_bodies(client: TestClient) -> None:
+    assert "content-encoding" not in client.get("/health", headers={"Accept-Encoding": "gzip"}).headers
+    r = client.get("/static/kb.css", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in r.headers and r.text.startswith("/*")
+
+
+def test_admin_page_says_whether_a_session_may_exist(shop: Callable[[str], TestClient]) -> None:
+    # without the cookie admin.js shows the sign-in form at once instead of asking /admin/session for a 401
+    # (an error in the console: Lighthouse's best practices)
+    client = shop("name: 가게\n")
+    assert 'data-session="">' in client.get("/admin").text
+    client.cookies.set("kb_admin", "whatever")
+    assert 'data-session="1">' in client.get("/admin").text
+
+
+@pytest.mark.parametrize("url", ["/", "/?lang=en", "/agent", "/admin"])
+def test_every_page_has_a_meta_description(shop: Callable[[str], TestClient], url: str) -> None:
+    html = shop(SHOP).get(url).text
+    found = re.search(r'<meta name="description" content="([^"]+)">', html)
+    assert found is not None and len(found.group(1)) >= 20, url
+
+
+def test_muted_text_keeps_aa_contrast() -> None:
+    """``span.muted`` (the agent view's "type a query", grey on the page's grey) reads at 4.5:1 or more."""
+    from kb.articles.site import contrast
+
+    css = (Path(__file__).parents[2] / "kb" / "app" / "static" / "kb.css").read_text(encoding="utf-8")
+    colours = dict(re.findall(r"--([\w-]+): (#[0-9a-fA-F]{6})", css))
+    muted = re.search(r"\.muted \{ color: var\(--([\w-]+)\); \}", css)
+    assert muted is not None
+    for background in (colours["bg"], "#ffffff", "#eef1f4"):  # the page, cards, the grey badges
+        assert contrast(colours[muted.group(1)], background) >= 4.5, background

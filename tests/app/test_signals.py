@@ -4,6 +4,7 @@ client's word; agents' copies need the agent key; a reformulation counts only wh
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -127,3 +128,72 @@ def test_a_hit_on_a_learned_wording_never_shows_the_wording() -> None:
     out = hit_out(hit)
     assert out.question == out.why.matched_question == "배송 조회는 어떻게 하나요?" and out.why.field == "learned"
     assert "욕설" not in out.model_dump_json()
+
+
+# --- the search log takes the server's decision (issue 17) -------------------------------------------------------
+
+
+def _logged(service: KBService) -> list[tuple[str, str, str | None]]:
+    return [(str(q), str(d), a) for q, d, a in service.store.engine.rows(
+        "SELECT query, decision, top_article FROM searches ORDER BY id")]
+
+
+def test_search_returns_a_signed_id_and_the_log_takes_the_servers_decision(client: TestClient,
+                                                                           service: KBService) -> None:
+    found = client.get("/search", params={"q": "  택배   언제 와요 "}).json()
+    assert found["decision"] == "answer" and found["search_id"]
+    # the page claims another decision and article: the server logs its own, read from the id
+    claim = {"decision": "none", "article_id": "password-reset", "confidence": 0.0}
+    r = client.post("/searches", json={"query": "택배 언제 와요", "search_id": found["search_id"], **claim})
+    assert r.status_code == 201
+    assert _logged(service) == [("택배 언제 와요", "answer", found["results"][0]["article_id"])]
+    nothing = client.get("/search", params={"q": "zzqx wvyk"}).json()
+    assert client.post("/searches", json={"query": "zzqx wvyk", "search_id": nothing["search_id"]}).status_code == 201
+    assert _logged(service)[-1] == ("zzqx wvyk", nothing["decision"] if nothing["results"] else "none",
+                                    nothing["results"][0]["article_id"] if nothing["results"] else None)
+
+
+def test_forged_altered_expired_or_replayed_ids_are_refused(client: TestClient, service: KBService) -> None:
+    import base64
+    import json
+
+    from kb.feedback import searchids
+
+    sid = client.get("/search", params={"q": "반품하고 싶어요"}).json()["search_id"]
+    post = lambda query, search_id: client.post("/searches", json={"query": query, "search_id": search_id})  # noqa: E731
+    payload, mac = sid.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    altered = base64.urlsafe_b64encode(json.dumps({**fields, "d": "none"}).encode()).rstrip(b"=").decode()
+    expired = searchids.issue(service.store.engine, "반품하고 싶어요", "none", None, 0.1,
+                              at=time.time() - searchids.TTL - 5)
+    for query, bad in (("반품하고 싶어요", "x" * 40), ("반품하고 싶어요", "a.b.c")):  # not an id's shape: invalid
+        r = post(query, bad)
+        assert r.status_code == 422 and r.json()["field"] == "search_id", bad
+    for query, bad, reason in (  # an id's shape, but not one this store issued for this query: refused
+        ("반품", sid, "not issued for this query"),  # an id for another query
+        ("반품하고 싶어요", f"{altered}.{mac}", "not issued for this query"),  # the decision changed
+        ("반품하고 싶어요", "xx.yy", "not issued"),  # decodes, but its MAC is not ours
+        ("반품하고 싶어요", f"{payload}.{'A' * len(mac)}", "not issued"),  # a made-up signature
+        ("반품하고 싶어요", expired, "expired"),
+    ):
+        r = post(query, bad)
+        assert r.status_code == 403 and reason in r.json()["detail"], bad
+    r = client.post("/searches", json={"query": "반품하고 싶어요", "decision": "none", "confidence": 0.1})
+    assert r.status_code == 422 and r.json()["field"] == "search_id"  # the page's word alone: refused
+    assert post("반품하고 싶어요", "x" * 401).status_code == 422
+    assert _logged(service) == []
+    assert post("반품하고 싶어요", sid).status_code == 201
+    r = post("반품하고 싶어요", sid)  # the same id again, from here or from anywhere else
+    assert r.status_code == 409 and "logged already" in r.json()["detail"]
+    assert len(_logged(service)) == 1
+
+
+def test_another_replica_verifies_the_id(settings: Settings, service: KBService, fake_embedder: FakeEmbedder) -> None:
+    other = KBService(settings, fake_embedder)  # its own engine on the same store: the salt is the database's
+    try:
+        with client_at(settings, service, "203.0.113.5") as a, client_at(settings, other, "203.0.113.5") as b:
+            sid = a.get("/search", params={"q": "반품하고 싶어요"}).json()["search_id"]
+            assert b.post("/searches", json={"query": "반품하고 싶어요", "search_id": sid}).status_code == 201
+            assert a.post("/searches", json={"query": "반품하고 싶어요", "search_id": sid}).status_code == 409
+    finally:
+        other.close()

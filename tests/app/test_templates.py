@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from kb.app.i18n import STRINGS
+from kb.app.identity import page_strings
 from kb.app.routes import pages
+from kb.articles.site import Site
 
 PAGES = ("index.html", "agent.html", "admin.html")
 # the base's lines without slots or blocks: the chrome every page has (meta, skip link, brand mark, scripts...)
@@ -31,7 +33,10 @@ def test_every_page_is_the_base_with_its_own_part(lang: str) -> None:
     assert 'class="page-admin"' in admin and '/static/admin.css?v=' in admin and 'id="signout"' in admin
     assert '<meta name="robots" content="noindex">' in admin and "noindex" not in help_page + agent
     assert f'href="/admin?lang={lang}"' in admin  # the brand leads back to the page in its language
-    assert f"<title>{STRINGS[lang]['agent_title']} · {STRINGS[lang]['page_title']}</title>" in agent
+    title = page_strings(Site(), lang)["page_title"]  # no site file: the neutral name
+    assert title == STRINGS[lang]["brand"] and f"<title>{STRINGS[lang]['agent_title']} · {title}</title>" in agent
+    for html in rendered.values():  # every page says what it is to search engines and link previews
+        assert re.search(r'<meta name="description" content="[^"]{20,}">', html)
 
 
 @pytest.fixture

@@ -93,3 +93,35 @@ def test_broken_articles_stop_the_export(tmp_path: Path, small_kb: Path, capsys:
     err = capsys.readouterr().err
     assert err.startswith("kb: error: ") and "broken.md:2: bad YAML" in err
     assert not (tmp_path / "kb.csv").exists()
+
+
+FORMULAS = {  # what a spreadsheet would run, and what merely looks like it
+    "title": "=HYPERLINK(\"http://evil.example\",\"쿠폰 받기\")", "questions": ["+82 번호로 전화돼요?", "@멘션"],
+    "tags": ["-5% 할인", "=1+1"], "body": "- 목록으로 시작하는 답\n- 둘째 항목",
+}
+
+
+def test_formulas_are_neutralised_and_read_back(tmp_path: Path, small_kb: Path,
+                                                write_article: Callable[..., Path]) -> None:
+    write_article("formula", FORMULAS["body"], title=FORMULAS["title"], questions=FORMULAS["questions"],
+                  tags=FORMULAS["tags"], category="@운영")
+    write_article("quoted", "'따옴표'로 시작하는 답", title="'인용' 질문", questions=["''두 개", "'=이미 막힌 수식"])
+    out = tmp_path / "kb.csv"
+    export_articles(small_kb, "csv", out)
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline=""))}
+    cells = [v for r in rows.values() for v in r.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]  # nothing a spreadsheet runs
+    assert rows["formula"]["title"] == "'" + FORMULAS["title"] and rows["formula"]["category"] == "'@운영"
+    assert rows["formula"]["answer"] == "'" + FORMULAS["body"] and rows["formula"]["tags"] == "'-5% 할인\n=1+1"
+    assert rows["quoted"]["title"] == "''인용' 질문"  # a leading quote is doubled: the rule can be undone
+    result = import_faq(out, tmp_path / "again")
+    assert result.problems == []
+    same_articles(small_kb, tmp_path / "again")  # the round trip is identical
+
+
+def test_the_quote_rule_is_reversible_and_leaves_other_quotes_alone() -> None:
+    from kb.articles.export import neutralise_cell, restore_cell
+
+    for text in ("=1+1", "+82", "-5%", "@a", "\tx", "\rx", "'", "''", "'=1", "'Tis", "평범한 답", ""):
+        assert restore_cell(neutralise_cell(text)) == text
+    assert restore_cell("'Tis the season") == "'Tis the season"  # another tool's cell: kept as it is

@@ -65,19 +65,19 @@ def test_cp949_csv_becomes_article_files(tmp_path: Path) -> None:
                                  "questions": "유사질문"}
     assert result.columns.ignored == ("번호",)
     assert files(out) == ["baesong/jumunhan-sangpumeun-eonje-baesongdoenayo.md",
-                          "chwiso-banpum/banpumeun-eotteohge-sincheonghanayo.md",
-                          "hoewon/bimilbeonholeul-ijeobeolyeosseoyo.md"]
+                          "chwiso-banpum/banpumeun-eotteoke-sincheonghanayo.md",
+                          "hoewon/bimilbeonhoreul-ijeobeoryeosseoyo.md"]
     assert result.lint is not None and result.lint.errors == [] and len(result.lint.articles) == 3
-    a = parse_article(out / "chwiso-banpum" / "banpumeun-eotteohge-sincheonghanayo.md")
+    a = parse_article(out / "chwiso-banpum" / "banpumeun-eotteoke-sincheonghanayo.md")
     assert (a.id, a.title, a.category, a.locale, a.status) == (
-        "banpumeun-eotteohge-sincheonghanayo", "반품은 어떻게 신청하나요?", "취소/반품", "ko", "published")
+        "banpumeun-eotteoke-sincheonghanayo", "반품은 어떻게 신청하나요?", "취소/반품", "ko", "published")
     assert a.questions == ("반품하고 싶어요", "물건 돌려보내고 싶어요")  # `|`-separated
     assert a.tags == ("반품",)
     d = parse_article(out / "baesong" / "jumunhan-sangpumeun-eonje-baesongdoenayo.md")
     assert d.questions == ("택배 언제 와요?", "배송 얼마나 걸려요")  # one a line
     assert d.tags == ("배송", "택배")
-    assert d.body == "결제 후 1~2일 안에 출고돼요.\n**마이페이지 > 주문/배송 조회**에서 확인하세요."
-    assert "똠얌꿍" in parse_article(out / "hoewon" / "bimilbeonholeul-ijeobeolyeosseoyo.md").body
+    assert d.body == "결제 후 1~2일 안에 출고돼요.  \n**마이페이지 > 주문/배송 조회**에서 확인하세요."  # a hard break
+    assert "똠얌꿍" in parse_article(out / "hoewon" / "bimilbeonhoreul-ijeobeoryeosseoyo.md").body
 
 
 @pytest.mark.parametrize(("encoding", "name"), [("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8 (with BOM)"),
@@ -99,14 +99,15 @@ def test_tsv_from_excel_unicode_text(tmp_path: Path) -> None:
 def test_text_in_no_known_encoding_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "faq.csv"
     source.write_bytes("질문,답변\n".encode() + b"\xff\xfe\xfa\xfb bad,\x80\x81\n")
-    with pytest.raises(SourceError, match=r"faq\.csv: the text is neither UTF-8, UTF-16 nor CP949/EUC-KR"):
+    with pytest.raises(SourceError, match=r"faq\.csv: the text is none of UTF-8, UTF-16, EUC-KR/CP949 or "
+                                          r"Shift-JIS \(tried in that order\): save it as CSV UTF-8"):
         import_faq(source, tmp_path / "articles")
 
 
 # --- problems, named by row --------------------------------------------------------------------------
 
 
-def test_problems_name_the_source_row_and_the_rest_is_written(tmp_path: Path) -> None:
+def test_problems_name_the_source_row_and_nothing_is_written(tmp_path: Path) -> None:
     rows = [
         FAQ_ROWS[0],
         ["", "", "", "", "", ""],  # row 3: blank, skipped silently
@@ -125,9 +126,11 @@ def test_problems_name_the_source_row_and_the_rest_is_written(tmp_path: Path) ->
     ]
     assert [str(p) for p in result.warnings] == [
         "faq.csv:row 7: alternate question `택배 언제 와요?` is also asked in row 2 (left out of this row)"]
-    assert len(result.articles) == 2 and len(files(out)) == 2
-    assert parse_article(out / "chwiso-banpum" / "banpumeun-eotteohge-sincheonghanayo.md").questions == ("반품 기간",)
-    assert result.lint is not None and result.lint.errors == []
+    assert len(result.articles) == 2 and not result.written and not out.exists()  # all or nothing
+    assert result.lint is not None and result.lint.errors == []  # what the good rows would make is sound
+    skipping = import_faq(faq_csv(tmp_path, rows=rows), out, skip_errors=True)
+    assert skipping.written and len(files(out)) == 2 and len(skipping.errors) == 3
+    assert parse_article(out / "chwiso-banpum" / "banpumeun-eotteoke-sincheonghanayo.md").questions == ("반품 기간",)
 
 
 def test_bad_values_are_row_problems(tmp_path: Path) -> None:
@@ -139,7 +142,7 @@ def test_bad_values_are_row_problems(tmp_path: Path) -> None:
         ["Several questions", "No headings here.", "en", "", "faq"],
         ["Draft answer", "Soon.", "en", "초안", ""],
     ], "utf-8")
-    result = import_faq(source, tmp_path / "articles")
+    result = import_faq(source, tmp_path / "articles", skip_errors=True)
     assert [str(p) for p in result.errors] == [
         "faq.csv:row 3: locale `en_US!` is not a language code (use e.g. ko, en, ja, zh-CN)",
         "faq.csv:row 4: unknown status `hidden` (use one of: published, draft)",
@@ -155,12 +158,15 @@ def test_cli_prints_problems_and_the_verdict(tmp_path: Path, capsys: pytest.Capt
     rows = [*FAQ_ROWS, ["4", "배송", "", "제목 없음", "", ""]]
     code = main(["import", str(faq_csv(tmp_path, rows=rows)), "--out", str(tmp_path / "articles")])
     out, err = capsys.readouterr()
-    assert code == 1  # a row was left out
+    assert code == 1  # a row has an error: nothing is written
     assert "(CSV, CP949): 4 rows; 질문 -> title, 답변 -> answer" in out and "ignored: 번호" in out
     assert "error: faq.csv:row 5: missing title" in err
-    assert f"wrote 3 articles to {tmp_path / 'articles'} (1 row(s) left out)" in out
+    assert f"kb: error: nothing written to {tmp_path / 'articles'}: 1 row(s) have errors" in err
+    assert not (tmp_path / "articles").exists() and "Traceback" not in err
+    code = main(["import", str(faq_csv(tmp_path, rows=rows)), "--out", str(tmp_path / "articles"), "--skip-errors"])
+    out = capsys.readouterr().out
+    assert code == 1 and f"wrote 3 articles to {tmp_path / 'articles'} (1 row(s) left out)" in out
     assert "lint: 3 articles, 0 error(s), 0 warning(s)" in out
-    assert "Traceback" not in err
 
 
 def test_cli_expected_failures_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +217,7 @@ def test_ids_are_readable_stable_and_never_collide(tmp_path: Path) -> None:
             ["Shipping FAQ", "G", "Ship_01"], ["Returns", "H", "ship_01"],  # one file on macOS and Windows
             ["Other", "I", "FAQ 7"], ["Returns policy", "J", ""], ["Policy", "K", "returns-policy"]]
     source = write_csv(tmp_path / "faq.csv", rows, "utf-8")
-    first = import_faq(source, tmp_path / "one")
+    first = import_faq(source, tmp_path / "one", skip_errors=True)
     assert [str(p) for p in first.errors] == [
         "faq.csv:row 9: id `ship_01` is also used by faq.csv:row 8 (give every row its own id; this row was left out)"]
     ids = {a.title: a.id for a in first.articles}
@@ -223,13 +229,13 @@ def test_ids_are_readable_stable_and_never_collide(tmp_path: Path) -> None:
     assert ids["🙂"] == "slight-smile" and ids["???"].startswith("faq-")
     assert (ids["Shipping FAQ"], ids["Other"], ids["Policy"]) == ("Ship_01", "faq-7", "returns-policy")
     assert ids["Returns policy"].startswith("returns-policy-")  # a given id wins over a made one
-    again = import_faq(source, tmp_path / "two")  # the same source gives the same ids, every time
+    again = import_faq(source, tmp_path / "two", skip_errors=True)  # the same source gives the same ids, every time
     assert {a.title: a.id for a in again.articles} == ids
     assert len(load_articles(tmp_path / "one")) == 10
 
 
 def test_slugs() -> None:
-    assert slugify("배송 조회는 어떻게 하나요?") == "baesong-johoeneun-eotteohge-hanayo"
+    assert slugify("배송 조회는 어떻게 하나요?") == "baesong-johoeneun-eotteoke-hanayo"
     assert slugify("When will I get my REFUND?") == "when-will-i-get-my-refund"
     assert len(slugify("아주 " * 40)) <= 48
     assert slugify("???") == "" and slug_or_hash("???") == slug_or_hash("???")
@@ -240,7 +246,7 @@ def test_existing_files_need_force_and_dry_run_writes_nothing(tmp_path: Path) ->
     out = tmp_path / "articles"
     source = faq_csv(tmp_path)
     import_faq(source, out)
-    target = out / "hoewon" / "bimilbeonholeul-ijeobeolyeosseoyo.md"
+    target = out / "hoewon" / "bimilbeonhoreul-ijeobeoryeosseoyo.md"
     target.write_text(target.read_text(encoding="utf-8").replace("다시 설정하세요", "EDITED"), encoding="utf-8")
     again = import_faq(source, out)
     assert len(again.articles) == 0 and len(again.errors) == 3
@@ -261,9 +267,9 @@ def test_an_article_moved_by_an_editor_is_found_by_its_id(tmp_path: Path) -> Non
     out = tmp_path / "articles"
     source = faq_csv(tmp_path)
     import_faq(source, out)
-    moved = out / "account" / "bimilbeonholeul-ijeobeolyeosseoyo.md"
+    moved = out / "account" / "bimilbeonhoreul-ijeobeoryeosseoyo.md"
     moved.parent.mkdir()
-    (out / "hoewon" / "bimilbeonholeul-ijeobeolyeosseoyo.md").rename(moved)
+    (out / "hoewon" / "bimilbeonhoreul-ijeobeoryeosseoyo.md").rename(moved)
     result = import_faq(source, out, force=True)
     assert moved in {a.path for a in result.articles}  # overwritten where it lives, no second copy
     assert result.lint is not None and result.lint.errors == [] and len(files(out)) == 3
@@ -384,7 +390,7 @@ def zendesk_export(tmp_path: Path) -> Path:
 
 
 def test_zendesk_export(tmp_path: Path) -> None:
-    result = import_faq(zendesk_export(tmp_path), tmp_path / "articles")
+    result = import_faq(zendesk_export(tmp_path), tmp_path / "articles", skip_errors=True)
     assert result.format == "zendesk"  # told from the content of a .json
     assert [str(p) for p in result.errors] == [
         "help_center.json:item 3: the answer of `빈 글` is empty (write the answer in the answer column)"]

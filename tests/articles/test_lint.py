@@ -103,3 +103,50 @@ def test_translation_of_must_name_an_article_of_another_locale(tmp_path: Path) -
     errors = lint_articles(root).errors
     assert f"{root}/en2.md:4: translation_of `nope` is not an article id" in errors[0]
     assert "translation_of `en` has the same locale `en`" in errors[1] and len(errors) == 2
+
+
+def test_every_problem_of_a_file_is_reported_in_one_run(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "two-problems.md", "---\ntitle: 배송비\nshipping: free\nstatus: publshed\nlocale: korean\n---\n답\n")
+    errors = lint_articles(root).errors
+    assert errors == [
+        f"{root}/two-problems.md:3: unknown field `shipping` (known fields: id, title, category, tags, locale, "
+        "questions, status, tests, layout, translation_of, audience; prefix custom fields with x-)",
+        f"{root}/two-problems.md:4: unknown status `publshed` (use one of: published, draft)",
+        f"{root}/two-problems.md:5: locale `korean` is not a language code (use e.g. ko, en, ja, zh-CN)",
+    ]
+
+
+def test_a_faq_page_reports_every_empty_question(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "guide.md", "---\ntitle: 안내\nlayout: faq\n---\n## 하나?\n\n## 둘?\n답\n## 셋?\n")
+    errors = lint_articles(root).errors
+    assert [e.split(": ", 1)[0] for e in errors] == [f"{root}/guide.md:5", f"{root}/guide.md:9"]
+
+
+def test_a_file_with_broken_yaml_gives_no_follow_on_errors_elsewhere(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "korean.md", "---\nid: returns-ko\ntitle: \"반품 방법\n---\n답\n")  # unclosed quote
+    write(root / "en.md", "---\ntitle: How do I return?\nlocale: en\ntranslation_of: returns-ko\n---\nanswer\n")
+    errors = lint_articles(root).errors
+    assert len(errors) == 1 and errors[0].startswith(f"{root}/korean.md:") and "bad YAML" in errors[0]
+
+
+def test_duplicate_questions_each_get_their_own_line(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "one.md", '---\ntitle: 하나\nquestions:\n  - "배송 조회"\n  - "환불  언제"\n  - "교환"\n---\n답\n')
+    write(root / "two.md", '---\ntitle: 둘\nquestions:\n  - "교환 \\"방법\\""\n  - "배송 조회"\n'
+                           '  - "환불 언제"\n  - "교환"\n---\n답\n')
+    errors = lint_articles(root).errors
+    assert [e.split(" (")[0] for e in errors] == [
+        f"{root}/two.md:5: question `배송 조회` is also asked in {root}/one.md:4",
+        f"{root}/two.md:6: question `환불 언제` is also asked in {root}/one.md:5",
+        f"{root}/two.md:7: question `교환` is also asked in {root}/one.md:6",
+    ]
+
+
+def test_an_id_longer_than_the_api_takes_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    write(root / "long.md", f"---\nid: {'x' * 201}\ntitle: 긴 id\n---\n답\n")
+    assert lint_articles(root).errors == [
+        f"{root}/long.md:2: id `{'x' * 40}...` is 201 characters long (keep ids to 200 characters)"]

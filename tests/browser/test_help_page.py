@@ -237,6 +237,19 @@ def test_english_page(driver: Any, live: str) -> None:
     assert "articles for" in css(driver, "#status")[0].text
 
 
+def test_english_page_shows_english_category_chips(driver: Any, live: str) -> None:
+    """The chips of a page are the categories of its language's articles (the English page showed 배송, 환불)."""
+    import re
+
+    open_page(driver, live + "/?lang=en")
+    chips = [c.text for c in css(driver, "#chips .chip")]
+    assert chips[0] == "All" and "Delivery" in chips
+    assert not [c for c in chips if re.search(r"[\uac00-\ud7a3]", c)], chips
+    open_page(driver, live + "/?lang=ko")
+    assert "배송" in [c.text for c in css(driver, "#chips .chip")]
+    assert "Delivery" not in [c.text for c in css(driver, "#chips .chip")]
+
+
 def test_agent_view(driver: Any, live: str) -> None:
     open_page_agent = live + "/agent?q=" + quote("비번 까먹었어요") + "&k=12"
     driver.get(open_page_agent)
@@ -335,3 +348,56 @@ def test_a_slow_old_response_never_overwrites_a_newer_one(driver: Any, fake: str
     assert "베타 반품" in css(driver, "#status")[0].text
     assert card_ids(driver)[0] == "beta"
     assert "q=" + quote_plus("베타 반품") in driver.current_url
+
+
+def test_keyboard_focus_stays_on_the_answer_after_a_vote(driver: Any, fake: str) -> None:
+    """The vote buttons go away once pressed: the focus moves to the thanks (a live region, so it is also
+    read out), never to <body>; after a "no", Tab reaches the way to a person."""
+    from selenium.webdriver.common.keys import Keys
+
+    active = "const a = document.activeElement; return [a.tagName, a.className, a.closest('.card')?.id || '']"
+    for query, vote in (("알파 상품은 언제 오나요?", "true"), ("베타 상품 반품하기", "false")):
+        open_page(driver, fake + "/?q=" + quote(query))
+        wait_for(driver, lambda d: css(d, "#results .card"), "no results")
+        card = css(driver, "#results .card")[0]
+        expand(card)
+        button = card.find_element("css selector", f"[data-helpful={vote}]")
+        wait_for(driver, lambda d, b=button: b.is_displayed(), "the answer did not open")
+        driver.execute_script("arguments[0].focus()", button)
+        button.send_keys(Keys.ENTER)
+        msg = card.find_element("css selector", ".helpful-msg")
+        wait_for(driver, lambda d, m=msg: "감사" in m.text, "no thanks after voting")
+        assert driver.execute_script(active) == ["P", "helpful-msg helpful-thanks", card.get_attribute("id")]
+        assert msg.get_attribute("role") == "status"
+        if vote == "false":
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            tag, cls, _ = driver.execute_script(active)
+            assert (tag, cls) == ("BUTTON", "link-btn")  # "contact support", inside the thanks
+    assert not js_errors(driver)
+
+
+@pytest.mark.parametrize(("decision", "related"), [("answer", True), ("suggest", False)])
+def test_only_a_confident_answer_is_called_related_help(driver: Any, fake: str, decision: str,
+                                                        related: bool) -> None:
+    """"‘…’ 관련 도움말 3건" claims the list is related: said only when kb is sure of its answer."""
+    from kb.app.i18n import STRINGS
+
+    open_page(driver, fake + "/")
+    # the server's decision, whatever the fake embedder makes of the query
+    driver.execute_script("""
+        const real = window.fetch, decision = arguments[0];
+        window.fetch = async (url, opts) => {
+            const res = await real(url, opts);
+            if (!String(url).startsWith('/search?')) return res;
+            const data = await res.json();
+            return new Response(JSON.stringify({ ...data, decision }), { status: 200 });
+        };
+    """, decision)
+    type_query(driver, "알파 상품")
+    wait_for(driver, lambda d: css(d, "#results")[0].get_attribute("data-decision") == decision, "no results")
+    status = css(driver, "#status")[0].text
+    assert ("관련 도움말" in status) is related, status
+    assert "알파 상품" in status and str(len(card_ids(driver))) + "건" in status
+    headings = [h.text for h in css(driver, "#results h2.section-title")]
+    if not related:
+        assert headings == [STRINGS["ko"]["suggest_heading"]]

@@ -44,20 +44,24 @@ ARTICLES = (
 OFF_TOPIC = "오늘 점심 메뉴 추천"  # the fake index decides `none` for it
 
 
-def write_articles(folder: Path) -> Path:
+def write_articles(folder: Path, site: str | None = None) -> Path:
     for article_id, title, category, questions, body in ARTICLES:
         front = yaml.safe_dump({"title": title, "category": category, "questions": questions}, allow_unicode=True)
         write(folder / f"{article_id}.md", f"---\n{front}---\n{body}\n")
+    # the shop's identity (by default the sample's name, phone, hours): what the contact boxes show
+    write(folder / "_site.yml", site or (ROOT / "articles" / "_site.yml").read_text(encoding="utf-8"))
     return folder
 
 
-def build_fake_index(root: Path) -> tuple[Settings, FakeEmbedder]:
-    """Articles and an index (fake embedder) under ``root``."""
+def build_fake_index(root: Path, site: str | None = None) -> tuple[Settings, FakeEmbedder]:
+    """Articles (with ``site`` as their _site.yml, else the sample's) and an index (fake embedder) under ``root``."""
     from kb.articles.parse import load_articles
     from kb.index.build import build_index
+    from kb.pipeline import config_files
 
     embedder = FakeEmbedder()
-    build_index(load_articles(write_articles(root / "articles")), embedder, root / "index")
+    articles = write_articles(root / "articles", site)
+    build_index(load_articles(articles), embedder, root / "index", config_files=config_files(articles))
     settings = Settings.from_env({}, index_dir=root / "index", articles_dir=root / "articles", model=embedder.model_id)
     return settings, embedder
 
@@ -114,8 +118,8 @@ def test_a_listed_origin_may_call_the_public_api(fake_kb: tuple[Settings, FakeEm
         assert r.status_code == 201 and r.headers["access-control-allow-origin"] == SHOP
         r = preflight(client, "/searches", SHOP, "POST", "content-type")
         assert r.status_code == 204 and r.headers["access-control-allow-methods"] == "POST"
-        r = client.post("/searches", headers={"Origin": SHOP},
-                        json={"query": "반품", "decision": "answer", "article_id": "return-request", "confidence": 0.9})
+        sid = client.get("/search", params={"q": "반품"}, headers={"Origin": SHOP}).json()["search_id"]
+        r = client.post("/searches", headers={"Origin": SHOP}, json={"query": "반품", "search_id": sid})
         assert r.status_code == 201 and r.headers["access-control-allow-origin"] == SHOP
 
 
@@ -152,7 +156,8 @@ def test_admin_metrics_and_pages_never_get_cors_headers(fake_kb: tuple[Settings,
 def test_no_origins_no_cors_and_the_wildcard(fake_kb: tuple[Settings, FakeEmbedder]) -> None:
     with client_for(fake_kb) as client:  # the default: nobody
         assert cors_headers(client.get("/search?q=반품", headers={"Origin": SHOP})) == {}
-        assert preflight(client, "/feedback", SHOP, "POST").status_code == 405  # the app's own answer
+        answer = preflight(client, "/feedback", SHOP, "POST")  # the app's own OPTIONS answer, no CORS grant
+        assert answer.status_code == 204 and "POST" in answer.headers["allow"] and cors_headers(answer) == {}
     with client_for(fake_kb, cors_origins="*") as client:
         r = client.get("/search?q=반품", headers={"Origin": "https://anyone.example"})
         assert r.headers["access-control-allow-origin"] == "*"
@@ -170,7 +175,7 @@ def test_widget_script_is_served_with_its_strings(fake_kb: tuple[Settings, FakeE
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["cross-origin-resource-policy"] == "cross-origin"
         assert "/*@kb-strings*/" not in r.text
-        assert STRINGS["ko"]["contact_phone"] in r.text and STRINGS["en"]["search_button"] in r.text
+        assert "1588-0000" in r.text and STRINGS["en"]["search_button"] in r.text  # the site's phone, the strings
         assert "access-control-allow-origin" not in r.headers  # a plain <script src> needs none
         again = client.get("/widget.js", headers={"If-None-Match": r.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
@@ -430,3 +435,21 @@ def test_screenshot_of_the_box(browser: Any, site: tuple[str, str, Path], tmp_pa
     finally:
         browser.set_window_size(1280, 900)
     assert target.stat().st_size > 10_000
+
+
+def test_keyboard_focus_stays_in_the_box_after_a_vote(browser: Any, site: tuple[str, str, Path]) -> None:
+    """The vote buttons go away once pressed: the focus moves to the thanks inside the box, never to <body>."""
+    from selenium.webdriver.common.keys import Keys
+
+    _, shop, _ = site
+    box = open_shop(browser, shop + "/index.html")
+    box.send_keys("반품하고 싶어요" + Keys.ENTER)
+    wait_for(browser, lambda d: inside(d, ".hit .answer") and inside(d, ".hit .answer")[0].is_displayed(),
+             "no open answer")
+    button = inside(browser, ".hit [data-helpful=false]")[0]
+    browser.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: "감사" in inside(d, ".hit .msg")[0].text, "no thanks after the vote")
+    focused = browser.execute_script("const root = document.querySelector('[data-kb-search]').shadowRoot;"
+                                     "return [document.activeElement.tagName, root.activeElement?.className || '']")
+    assert focused[0] != "BODY" and "msg" in focused[1].split()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,23 @@ def test_model_prepares_the_bundled_model_and_prints_where(tmp_path: Path, monke
     assert steps == ["st", "onnx", "onnx", "tok"]
     printed = [line.split("  (")[0] for line in capsys.readouterr().out.splitlines()]
     assert printed == [str(cache / "st"), str(cache / "onnx"), str(cache / "onnx" / "trie")]
+
+
+def test_a_failed_build_ends_the_progress_line_before_its_error(
+        small_kb: Path, tmp_path: Path, fake_model: object, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Standard error goes to a log, not a terminal: the bar's `\\r` must not leave the error on the bar's line."""
+    from kb.errors import ModelError
+
+    def fail(texts: object, progress: Callable[[int], None] | None = None) -> object:
+        if progress is not None:
+            progress(3)  # part of the way, then the model fails
+        raise ModelError("the model failed half way")
+
+    monkeypatch.setattr(fake_model, "embed_passages", fail)
+    assert cli.main(["build", "--articles", str(small_kb), "--index", str(tmp_path / "idx")]) == 1
+    err = capsys.readouterr().err
+    assert "embedding" in err  # the bar was drawn
+    lines = err.split("\n")  # a log viewer breaks lines at \n only
+    assert "kb: error: the model failed half way" in lines, err
+    assert err.endswith("\n")

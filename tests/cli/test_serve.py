@@ -44,3 +44,42 @@ def test_workers_get_the_settings_through_the_environment(runs: list[Any], small
                        **SERVER_OPTIONS}
     assert os.environ["KB_INDEX_DIR"] == str(small_index) and os.environ["KB_WORKERS"] == "2"
     assert os.environ["KB_HOST"] == "0.0.0.0" and "KB_DATABASE_URL" not in os.environ  # unset stays unset
+
+
+def test_serve_starts_on_the_intact_build_when_current_is_damaged(small_index: Path, small_kb: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real app (fake model) under a stand-in for uvicorn that starts it, asks it, and stops it."""
+    from fastapi.testclient import TestClient
+
+    from kb.articles.parse import load_articles
+    from kb.index.build import build_index
+    from tests.support.damage import LEXICAL_ARRAY, overwrite
+    from tests.support.fakes import FakeEmbedder
+
+    older = (small_index / "current").resolve()
+    build_index(load_articles(small_kb), FakeEmbedder(), small_index)
+    damaged = (small_index / "current").resolve()
+    overwrite(damaged / LEXICAL_ARRAY)
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("KB_")})
+    answers: list[Any] = []
+
+    def serve(app: Any, **options: Any) -> None:
+        with TestClient(app) as c:
+            answers.extend([c.get("/health").json(), c.get("/search", params={"q": "반품하고 싶어요"})])
+
+    monkeypatch.setattr("uvicorn.run", serve)
+    assert cli.main(["serve", "--index", str(small_index)]) == 0
+    health, search = answers
+    assert health["build"] == older.name and health["damaged"] == [damaged.name] and health["status"] == "degraded"
+    assert search.status_code == 200 and search.json()["results"][0]["article_id"] == "return-request"
+
+
+def test_serve_refuses_in_one_line_when_no_build_is_intact(runs: list[Any], small_index: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.damage import damage
+
+    damage((small_index / "current").resolve() / "vectors.faiss", "truncate")
+    assert cli.main(["serve", "--index", str(small_index)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kb: error: no intact build to serve in") and "vectors.faiss" in err and "kb build" in err
+    assert err.count("\n") == 1 and runs == []

@@ -15,6 +15,7 @@ from kb.index.build import build_index
 from kb.pipeline import config_files
 from kb.settings import Settings
 from tests.conftest import SAMPLE_ARTICLES, real_env
+from tests.support.damage import LEXICAL_ARRAY, overwrite
 from tests.support.server import running_server
 
 QUERIES = ["택배 언제 와요", "반품하고 싶어요", "비번 까먹었어요", "how do I return an item?", "현금영수증"]
@@ -75,3 +76,30 @@ def test_rebuild_and_reload_five_times_under_load(tmp_path: Path, real_embedder,
                 t.join(timeout=60)
     assert failures == []
     assert min(counts) > 0, counts
+
+
+def test_a_damaged_live_build_falls_back_and_a_restart_starts_on_the_intact_one(  # type: ignore[no-untyped-def]
+        tmp_path: Path, real_embedder, real_settings: Settings, sample_root: Callable[[str], Path]) -> None:
+    """Issue #17: bytes overwritten in a lexical array of the serving build gave 500 on every search, /health "ok",
+    and a restart refused to start although intact earlier builds were kept."""
+    index_dir = sample_root("index")
+    for _ in range(2):  # the second build embeds nothing: the cache holds every vector
+        build_index(load_articles(SAMPLE_ARTICLES), real_embedder, index_dir,
+                    config_files=config_files(SAMPLE_ARTICLES))
+    current, older = sorted((index_dir / "builds").iterdir(), reverse=True)
+    env = {"KB_ADMIN_KEY": "test-key", "KB_RATE_SEARCH": "100000/second", **real_env(real_settings)}
+    with running_server(index_dir, **env) as base, httpx.Client(base_url=base, timeout=30) as client:
+        assert client.get("/search", params={"q": QUERIES[0]}).status_code == 200
+        overwrite(current / LEXICAL_ARRAY)
+        answers = [client.get("/search", params={"q": q, "k": 3}) for q in QUERIES]
+        assert [r.status_code for r in answers] == [200] * len(QUERIES) and all(r.json()["results"] for r in answers)
+        health = client.get("/health").json()
+        assert health["status"] == "degraded" and health["build"] == older.name and health["damaged"] == [current.name]
+        reload = client.post("/admin/reload", headers={"Authorization": "Bearer test-key"})
+        assert reload.status_code == 409 and "does not match its manifest" in reload.json()["detail"]
+    with running_server(index_dir, **env) as base, httpx.Client(base_url=base, timeout=30) as client:
+        health = client.get("/health").json()
+        assert health["build"] == older.name and health["damaged"] == [current.name]
+        assert client.get("/search", params={"q": QUERIES[1]}).status_code == 200
+    logs = "".join(p.read_text(encoding="utf-8") for p in tmp_path.glob("server-*.log"))
+    assert f"build {current.name} is damaged; serving {older.name}" in logs

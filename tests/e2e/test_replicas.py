@@ -145,3 +145,43 @@ def test_two_replicas_share_one_build_and_one_database(tmp_path: Path, real_sett
     report = {r["article_id"]: r["not_helpful"] for r in json.loads(out.stdout)["articles"]}
     expected = {v: sum(1 for _, article, _ in acked if article == v) for v in VOTED}
     assert report == expected  # the union of both replicas' votes
+
+
+def test_wrong_keys_and_sign_outs_hold_on_every_replica(tmp_path: Path, real_settings: Settings,
+                                                        sample_index: Path, postgres: Postgres) -> None:
+    """Wrong keys spread over two replicas add up to one lockout on both; a sign-out made on one replica while
+    the database is down reaches the other once the database is back."""
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index, symlinks=True)  # `current` is a relative link
+    key = "replica-admin-key"
+    env = {**real_env(real_settings), "KB_DATABASE_URL": postgres.new_database(), "KB_ADMIN_KEY": key,
+           "KB_TRUSTED_PROXIES": "127.0.0.1", **UNLIMITED}
+
+    def admin(base: str, bearer: str, address: str) -> httpx.Response:
+        return httpx.get(f"{base}/admin/feedback", timeout=30,
+                         headers={"Authorization": f"Bearer {bearer}", "X-Forwarded-For": address})
+
+    with running_server(index, **env) as a, running_server(index, **env) as b:
+        for i in range(10):  # a guesser, spread over both replicas by the balancer
+            assert admin((a, b)[i % 2], f"guess-{i}", "203.0.113.5").status_code == 401
+        for base in (a, b):
+            r = admin(base, key, "203.0.113.5")  # the right key: refused too, on both
+            assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 900
+            assert admin(base, key, "198.51.100.5").status_code == 200  # another client is not locked out
+
+        signed = httpx.post(f"{a}/admin/session", json={"key": key}, timeout=30)
+        assert signed.status_code == 200
+        cookie = {"Cookie": f"kb_admin={signed.cookies['kb_admin']}"}
+        assert all(httpx.get(f"{base}/admin/session", headers=cookie).status_code == 200 for base in (a, b))
+        postgres.stop()
+        try:
+            out = httpx.delete(f"{a}/admin/session", headers={**cookie, "X-CSRF-Token": signed.json()["csrf"]},
+                               timeout=30)
+            assert out.status_code == 204
+            assert httpx.get(f"{a}/admin/session", headers=cookie, timeout=30).status_code == 401  # at once, here
+        finally:
+            postgres.start()
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{b}/admin/session", headers=cookie, timeout=30).status_code != 401:
+            assert time.monotonic() < deadline, "the sign-out never reached the other replica"
+            time.sleep(0.5)

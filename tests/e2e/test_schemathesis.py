@@ -26,6 +26,8 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,12 +41,15 @@ EXAMPLES = 30  # per operation and mode
 GENEROUS = "100000/second"
 PHASES = (Phase.explicit, Phase.generate, Phase.shrink)  # no Phase.reuse: nothing read from or written to disk
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+ADMIN_KEY = "fuzz-admin-key"
+# what the schema allows is accepted (no 422 for it), what it refuses is refused (`"confidence": false` was taken)
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          positive_data_acceptance, negative_data_rejection]
 
 
 def _fuzz_settings(small_settings: Settings) -> Settings:
     return replace(small_settings, rate_search=GENEROUS, rate_suggest=GENEROUS, rate_reports=GENEROUS,
-                   admin_key="fuzz-admin-key")
+                   admin_key=ADMIN_KEY)
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +69,25 @@ def live_url(small_settings: Settings) -> Iterator[str]:
         yield base
 
 
+def _config(admin: bool = False) -> Any:
+    """schemathesis's settings: a body refused whole by the middleware (408, 413; documented) is rejected too."""
+    from schemathesis.config import SchemathesisConfig
+
+    config = SchemathesisConfig()
+    project = config.projects.override
+    rejection = project.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "408", "413"]
+    if admin:
+        project.update(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    return config
+
+
+def _auth(operation: Any) -> dict[str, str]:
+    """The admin key on /admin operations (signed in, they are fuzzed for real, not only refused with 401); none
+    elsewhere (a wrong bearer key on a public route is refused as a wrong agent key)."""
+    return {"Authorization": f"Bearer {ADMIN_KEY}"} if operation.path.startswith("/admin") else {}
+
+
 def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
     """Run one operation in one generation mode; the failure's report, or None."""
 
@@ -71,7 +95,7 @@ def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
     @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), phases=PHASES)
     def run(case: Any) -> None:
-        case.call_and_validate(checks=CHECKS, timeout=10)
+        case.call_and_validate(checks=CHECKS, timeout=10, headers=_auth(operation))
 
     try:
         run()
@@ -86,7 +110,7 @@ def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
 
 def test_every_operation_answers_as_documented(live_url: str) -> None:
     """Valid inputs (positive) and invalid ones (negative: they must get a documented 4xx, never a 5xx)."""
-    api_schema = schemathesis.openapi.from_url(f"{live_url}/openapi.json")
+    api_schema = schemathesis.openapi.from_url(f"{live_url}/openapi.json", config=_config())
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert {"GET /search", "GET /suggest", "POST /feedback", "POST /unanswered"} <= {op.label for op in operations}
     failures: list[str] = []
@@ -97,6 +121,37 @@ def test_every_operation_answers_as_documented(live_url: str) -> None:
             failure = _fuzz(operation, mode)
             if failure is not None:
                 failures.append(failure)
+    assert not failures, "\n\n".join(failures)
+
+
+def _coverage_failures(live_url: str, *, admin: bool) -> list[str]:
+    """schemathesis's coverage phase with every check: boundary values of each parameter, and the methods the
+    schema does not list (405 with a complete ``Allow``; OPTIONS listing exactly the documented methods)."""
+    from schemathesis.engine import events, from_schema
+
+    config = _config(admin)
+    project = config.projects.override
+    project.phases.update(phases=["coverage"])
+    project.generation.update(max_examples=EXAMPLES, deterministic=True, database="none")
+    project.checks.update(included_check_names=["all"])
+    api_schema = schemathesis.openapi.from_url(f"{live_url}/openapi.json", config=config)
+    api_schema = api_schema.include(path_regex="^/admin") if admin else api_schema.exclude(path_regex="^/admin")
+    found: list[str] = []
+    for event in from_schema(api_schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            found += [f"{event.recorder.label} [{node.name}]: {node.failure_info.failure}\n"
+                      f"{node.failure_info.code_sample}"
+                      for nodes in event.recorder.checks.values() for node in nodes if node.failure_info is not None]
+        elif isinstance(event, (events.NonFatalError, events.FatalError)):
+            found.append(f"the run itself failed: {event!r}")
+    return list(dict.fromkeys(found))
+
+
+@pytest.mark.parametrize("admin", [False, True], ids=["public", "admin"])
+def test_boundaries_and_undocumented_methods_answer_as_documented(live_url: str, admin: bool) -> None:
+    """What the outside probe found here: OPTIONS /admin/session answered 405 with `Allow: POST` (three methods
+    are documented), `"confidence": false` was accepted, `article_id: ""` was allowed by the schema but refused."""
+    failures = _coverage_failures(live_url, admin=admin)
     assert not failures, "\n\n".join(failures)
 
 

@@ -12,10 +12,12 @@ from dataclasses import replace
 
 import pytest
 
+from kb.feedback.engine import now
 from kb.feedback.evidence import Evidence
 from kb.feedback.fixjobs import FIX_TIMEOUT, FIXES_KEPT, START_TIMEOUT, FixJobs, FixStatus
+from kb.feedback.keyfails import KeyFailures, KeyThrottle
 from kb.feedback.signins import SignIns
-from kb.feedback.store import ArticleVotes, FeedbackStore, Popular
+from kb.feedback.store import GAP_REPORTS_PER_CLIENT_DAY, AlreadyLogged, ArticleVotes, FeedbackStore, Popular
 from kb.limits import MAX_FEEDBACK_QUERY_CHARS, MAX_WORDING_CHARS
 
 
@@ -211,21 +213,51 @@ class StoreContract:
         replica.discard_fix("f3")  # its edit was refused
         assert store.running_fix() is None and store.fix("f3") is None
 
-    def test_sign_in_state_is_shared(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+    def test_sign_outs_are_shared(self, store: FeedbackStore, replica: FeedbackStore) -> None:
         store, replica = SignIns(store.engine), SignIns(replica.engine)  # type: ignore[assignment]
         future = int(time.time()) + 3600
         assert not replica.signed_out("n1")
-        store.sign_out("n1", future)
-        store.sign_out("n1", future)  # twice: no error
+        assert store.sign_out("n1", future)
+        assert store.sign_out("n1", future)  # twice: no error
         assert replica.signed_out("n1") and not replica.signed_out("n2")
         store.sign_out("n-old", int(time.time()) - 1)  # already expired: refused by the cookie check anyway
         assert not replica.signed_out("n-old")
-        for _ in range(3):
-            store.sign_in_failed("10.0.0.1", 300.0)
-        replica.sign_in_failed("10.0.0.1", 300.0)
-        assert replica.sign_in_failures("10.0.0.1", 300.0) == store.sign_in_failures("10.0.0.1", 300.0) == 4
-        assert store.sign_in_failures("10.0.0.2", 300.0) == 0
-        assert store.sign_in_failures("10.0.0.1", 0.0) == 0  # none within a window of no time
+
+    def test_wrong_keys_are_shared(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        store, replica = KeyFailures(store.engine), KeyFailures(replica.engine)  # type: ignore[assignment]
+        t = 1_000_000.0
+        assert store.fail("10.0.0.1", t, 900.0, 10) == []
+        assert store.fail("10.0.0.1", t + 1, 900.0, 10) == [t]  # what was counted before this one
+        assert replica.fail("10.0.0.1", t + 2, 900.0, 10) == [t + 1, t]
+        assert store.recent("10.0.0.1", t + 3, 900.0, 10) == replica.recent("10.0.0.1", t + 3, 900.0, 10) == [
+            t + 2, t + 1, t]
+        assert store.recent("10.0.0.1", t + 3, 900.0, 2) == [t + 2, t + 1]  # the newest `limit`
+        assert store.recent("10.0.0.2", t + 3, 900.0, 10) == []
+        assert store.recent("10.0.0.1", t + 900.5, 900.0, 10) == [t + 2, t + 1]  # t has left the window
+        for _ in range(5):  # a locked-out client's attempts are not counted: at most `limit` rows per client
+            replica.fail("10.0.0.3", t, 900.0, 2)
+        assert store.recent("10.0.0.3", t, 900.0, 10) == [t, t]
+        store.fail("10.0.0.4", t + 5000, 900.0, 10)  # long after: the others' old rows are gone
+        rows = store.engine.rows("SELECT client, at FROM key_failures")
+        assert [at for _, at in rows] == [t + 5000]
+        assert "10.0.0.4" not in str(rows)  # a salted hash, never the address
+
+    def test_the_key_throttle_holds_across_replicas(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        clock = [1_000_000.0]
+        here, there = (KeyThrottle(3, 60.0, clock=lambda: clock[0]) for _ in range(2))
+        mine, theirs = KeyFailures(store.engine), KeyFailures(replica.engine)
+        assert here.fail("c", mine) is None
+        clock[0] += 1
+        assert there.fail("c", theirs) is None
+        clock[0] += 1
+        assert here.fail("c", mine) is None  # the third wrong key is still only wrong
+        assert there.wait("c", theirs) == here.wait("c", mine) == 58  # locked on both: the first + 60 s
+        assert there.fail("c", theirs) == 58  # a wrong key while locked: refused as locked, and not counted
+        assert there.wait("d", theirs) is None  # other clients go on
+        clock[0] += 57.5
+        assert there.wait("c", theirs) == 1
+        clock[0] += 0.5
+        assert there.wait("c", theirs) is None and here.wait("c", mine) is None
 
     def test_replicas_asking_at_once_get_one_fix(self, store: FeedbackStore, replica: FeedbackStore) -> None:
         store, replica = FixJobs(store.engine), FixJobs(replica.engine)  # type: ignore[assignment]
@@ -280,6 +312,68 @@ class StoreContract:
     def test_fixes_are_not_exported(self, store: FeedbackStore) -> None:
         assert FixJobs(store.engine).add_fix(FixStatus("x", "new_article", "gap", "drafts/gap.md", ("q",)))
         assert "fixes" not in store.export()  # transient: the outcome is in the articles and builds
+
+    # -- one client weighs one customer (issue 17) --------------------------------------------------------
+
+    def test_a_flood_from_one_client_counts_as_one_customer_in_the_gap_report(self, store: FeedbackStore) -> None:
+        _report(store, [(f"aa{i:04d} cheap pills", "198.51.100.66") for i in range(2100)])  # one client's flood
+        real = ("선물 포장 되나요", "선물용으로 포장해 주실 수 있나요", "포장지 골라서 선물 포장 가능한가요")
+        _report(store, [(q, f"203.0.113.{n}") for n, q in enumerate(real)])  # three customers, three wordings
+        _report(store, [("매장 픽업 가능한가요", "192.0.2.1"), ("매장 픽업 가능한가요", "192.0.2.2")])
+        report = store.gap_report(30, limit=2000)
+        ranked = [(g.query, g.clients) for g in report.queries]
+        # most customers first; ties: the customers' own reports before a client's tenth of the day
+        assert ranked[:4] == [("매장 픽업 가능한가요", 2), *((q, 1) for q in sorted(real))]
+        junk = [q for q, _ in ranked if q.startswith("aa")]
+        assert junk == [f"aa{i:04d} cheap pills" for i in range(GAP_REPORTS_PER_CLIENT_DAY)]  # its first ones
+        assert len(report.clients["매장 픽업 가능한가요"]) == 2
+        assert len({c for q in junk for c in report.clients[q]}) == 1
+        assert store.gap_queries(30, limit=3) == report.queries[:3]
+
+    def test_a_clients_reports_beyond_its_daily_cap_count_for_nothing(self, store: FeedbackStore) -> None:
+        _report(store, [(f"질문 {i:02d}", "c1") for i in range(GAP_REPORTS_PER_CLIENT_DAY + 2)])
+        _report(store, [(f"질문 {GAP_REPORTS_PER_CLIENT_DAY + 1:02d}", "c2")])  # also reported by c1, past its cap
+        clients = store.gap_clients(30)
+        assert len(clients) == GAP_REPORTS_PER_CLIENT_DAY + 1
+        assert f"질문 {GAP_REPORTS_PER_CLIENT_DAY:02d}" not in clients
+        assert len(clients[f"질문 {GAP_REPORTS_PER_CLIENT_DAY + 1:02d}"]) == 1
+        store.add_search("질문 00", "none", None, 0.1, "ko", "c1")  # a second source of a query counted already
+        [first] = [g for g in store.gap_queries(30) if g.query == "질문 00"]
+        assert first.clients == 1 and first.sources == ("low_confidence", "unanswered")
+
+    def test_the_chart_counts_customers_not_searches(self, store: FeedbackStore) -> None:
+        for i in range(300):  # one client's 300 settled searches that found nothing
+            store.add_search(f"없는 질문 {i}", "none", None, 0.05, "ko", "198.51.100.66")
+        store.add_search("반품", "answer", "return-request", 0.9, "ko", "c1")
+        store.add_search("배송", "none", None, 0.1, "ko", "c1")
+        [day] = store.searches_per_day(7)
+        assert (day.answer, day.suggest, day.none, day.customers, day.searches) == (1, 0, 2, 2, 302)
+
+    def test_a_search_id_is_logged_once_on_every_replica(self, store: FeedbackStore, replica: FeedbackStore) -> None:
+        later = int(time.time()) + 600
+        store.add_search("반품", "answer", "return-request", 0.9, "ko", "c1", once=("nonce-1", later))
+        with pytest.raises(AlreadyLogged):
+            replica.add_search("환불", "none", None, 0.1, "ko", "c2", once=("nonce-1", later))
+        with pytest.raises(AlreadyLogged):
+            store.add_search("반품", "answer", "return-request", 0.9, "ko", "c1", once=("nonce-1", later))
+        assert [q.query for q in store.top_queries(7)] == ["반품"]  # the refused ones changed nothing
+        store.add_search("배송", "none", None, 0.1, "ko", "c3", once=("gone", int(time.time()) - 1))
+        replica.add_search("배송", "none", None, 0.1, "ko", "c3", once=("nonce-2", later))
+        kept = store.engine.rows("SELECT nonce FROM search_ids ORDER BY nonce")
+        assert kept == [("nonce-1",), ("nonce-2",)]  # expired ones are deleted as new ones come
+        assert "search_ids" not in store.export()  # transient
+
+
+def _report(store: FeedbackStore, rows: list[tuple[str, str]]) -> None:
+    """(query, client address) as unanswered reports of today, in one transaction (thousands at once)."""
+    created, day = now()
+    sql = store.engine.sql("INSERT INTO unanswered (created, day, client, query, kind) VALUES (?, ?, ?, ?, 'none')")
+
+    def work(db: object) -> None:
+        for query, address in rows:
+            db.execute(sql, (created, day, store.engine.client(db, address), query))  # type: ignore[attr-defined]
+
+    store.engine.run(work)
 
 
 class EvidenceContract:

@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 
 from kb.cli import main
+from kb.feedback.engine import Engine, StoreUnavailable, now
 from kb.feedback.gaps import (
     GapGroup,
     Suggestion,
     VectorCache,
     cluster,
     distances,
+    find_gaps,
     format_groups,
-    gap_clients,
     group_gaps,
     groups_json,
 )
 from kb.feedback.sqlite import SQLiteEngine
-from kb.feedback.store import FeedbackStore, GapQuery
+from kb.feedback.store import GAP_REPORTS_PER_CLIENT_DAY, FeedbackStore, GapQuery
 from kb.pipeline import open_build
 from kb.settings import Settings
 from tests.support.fakes import FakeEmbedder
@@ -81,7 +82,7 @@ def store(tmp_path: Path) -> FeedbackStore:
 
 
 def test_gap_clients_and_one_count_per_client(store: FeedbackStore, small_index: Path) -> None:
-    clients = gap_clients(store, 30)
+    clients = store.gap_clients(30)
     assert clients == {"배송 언제": {*clients["배송 언제"]}, "배송 언제 와요": {*clients["배송 언제 와요"]},
                        "배송 언제 오나": {*clients["배송 언제 오나"]}, "배송 왜 안 와": {*clients["배송 왜 안 와"]}}
     assert [len(clients[q]) for q in ("배송 언제", "배송 언제 와요", "배송 언제 오나", "배송 왜 안 와")] == [2, 2, 1, 1]
@@ -110,14 +111,43 @@ def test_group_gaps_caches_vectors_and_suggestions(store: FeedbackStore, small_i
     assert len(group_gaps(long, searcher)) == 1
 
 
-def test_unusable_store_gives_no_client_sets() -> None:
-    from kb.feedback.store import StoreUnavailable
+class Down(Engine):
+    """An engine whose database is away."""
 
-    class Broken:
-        def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-            raise StoreUnavailable("down")
+    def run(self, work: Any) -> Any:
+        raise StoreUnavailable("down")
 
-    assert gap_clients(Broken(), 30) == {}  # type: ignore[arg-type]
+
+def test_unusable_store_gives_no_gaps_and_rules_nothing_out() -> None:
+    store = FeedbackStore(Down())
+    assert store.gap_clients(30) == {} and store.gap_queries(30) == [] and store.voted_down() == {}
+
+
+def report(store: FeedbackStore, rows: list[tuple[str, str]]) -> None:
+    """(query, client address) as unanswered reports of today, in one transaction (thousands at once)."""
+    created, day = now()
+    sql = store.engine.sql("INSERT INTO unanswered (created, day, client, query, kind) VALUES (?, ?, ?, ?, 'none')")
+
+    def work(db: Any) -> None:
+        for query, address in rows:
+            db.execute(sql, (created, day, store.engine.client(db, address), query))
+
+    store.engine.run(work)
+
+
+REAL_GAP = ("선물 포장 되나요", "선물용으로 포장해 주실 수 있나요", "포장지 골라서 선물 포장 가능한가요")
+
+
+def test_a_flood_from_one_client_cannot_push_a_real_gap_off_the_report(tmp_path: Path, small_index: Path) -> None:
+    store = FeedbackStore(SQLiteEngine(tmp_path / "feedback.sqlite"))
+    # 2,100 distinct junk reports from one client (ASCII: before Hangul in any alphabetical tie), then three
+    # customers typing one real gap three ways
+    report(store, [(f"aa{i:04d} cheap pills", "198.51.100.66") for i in range(2100)])
+    report(store, [(q, f"203.0.113.{n}") for n, q in enumerate(REAL_GAP)])
+    groups = find_gaps(store, open_build(small_index, FakeEmbedder()), limit=20)
+    shown = [q for g in groups for q in g.examples]
+    assert set(REAL_GAP) <= set(shown)
+    assert sum(1 for q in shown if q.startswith("aa")) <= GAP_REPORTS_PER_CLIENT_DAY  # the rest counts for nothing
 
 
 # --- what customers voted "not helpful" ----------------------------------------------------------------
@@ -157,9 +187,6 @@ def test_suggest_passes_over_an_article_voted_not_helpful() -> None:
 
 def test_a_group_never_goes_to_an_article_voted_not_helpful_for_its_queries(tmp_path: Path,
                                                                              small_index: Path) -> None:
-    from kb.feedback.gapmarks import voted_down
-    from kb.feedback.gaps import find_gaps
-
     searcher = open_build(small_index, FakeEmbedder())
     store = FeedbackStore(SQLiteEngine(tmp_path / "votes.sqlite"))
     store.add_unanswered("택배 언제 와요", "none", "f")
@@ -172,22 +199,11 @@ def test_a_group_never_goes_to_an_article_voted_not_helpful_for_its_queries(tmp_
     assert before.suggestion.article_id == "delivery-tracking" and before.not_helpful == ()
     store.add("택배 언제 와요", "delivery-tracking", False, "g")  # the answer shown did not help
     store.add("택배 언제 와요", "return-request", True, "g")  # a helpful vote rules nothing out
-    assert voted_down(store) == {"택배 언제 와요": {"delivery-tracking"}}
+    assert store.voted_down() == {"택배 언제 와요": {"delivery-tracking"}}
     after = group_of(find_gaps(store, searcher, memo=memo))  # the same memo: the votes are part of its key
     assert after.suggestion.article_id != "delivery-tracking" and after.not_helpful == ("delivery-tracking",)
     assert after.to_json()["not_helpful"] == ["delivery-tracking"]
     assert "voted not helpful: delivery-tracking" in format_groups([after], 30)
-
-
-def test_votes_of_an_unusable_store_rule_nothing_out() -> None:
-    from kb.feedback.gapmarks import voted_down
-    from kb.feedback.store import StoreUnavailable
-
-    class Broken:
-        def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-            raise StoreUnavailable("down")
-
-    assert voted_down(Broken()) == {}  # type: ignore[arg-type]
 
 
 # --- what editors handled already ----------------------------------------------------------------------

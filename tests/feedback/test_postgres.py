@@ -10,6 +10,8 @@ import pytest
 
 from kb.feedback.evidence import Evidence
 from kb.feedback.postgres import PostgresEngine
+from kb.feedback.schema import LATEST
+from kb.feedback.signins import SignIns
 from kb.feedback.sqlite import SQLiteEngine
 from kb.feedback.store import FeedbackStore, StoreUnavailable
 from tests.feedback.contract import EvidenceContract, StoreContract
@@ -65,7 +67,8 @@ def test_schema_is_versioned_and_replicas_starting_together_migrate_once(postgre
     for t in threads:
         t.join()
     assert not errors
-    assert postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version") == [(1,), (2,), (3,), (4,), (5,)]
+    versions = postgres.rows(url, "SELECT version FROM kb_schema ORDER BY version")
+    assert versions == [(v,) for v in range(1, LATEST + 1)]
     assert stores[0].counts("a") == {"helpful": 4, "not_helpful": 0}
     for s in stores:
         s.close()
@@ -93,6 +96,25 @@ def test_unreachable_database_degrades_and_recovers(postgres: Postgres) -> None:
     assert store.counts("a") == {"helpful": 2, "not_helpful": 0}
     assert store.problem is None
     store.close()
+
+
+def test_a_sign_out_during_an_outage_reaches_the_other_replica_afterwards(postgres: Postgres) -> None:
+    url = postgres.new_database()
+    here, there = SignIns(PostgresEngine(url), retry_every=0.2), SignIns(PostgresEngine(url))
+    assert not there.signed_out("n0")  # both connected (and migrated) before the outage
+    postgres.stop()
+    try:
+        assert not here.sign_out("n1", int(time.time()) + 3600)
+        assert here.signed_out("n1") and not there.signed_out("n1")
+    finally:
+        postgres.start()
+    deadline = time.monotonic() + 60
+    while not there.signed_out("n1"):  # written by the retry, without another request to `here`
+        assert time.monotonic() < deadline, here.problem
+        time.sleep(0.2)
+    assert here.pending == {}
+    here.close()
+    there.close()
 
 
 def test_a_replica_starts_while_the_database_is_down(postgres: Postgres) -> None:

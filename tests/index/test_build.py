@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kb.articles.parse import load_articles
+from kb.errors import KBError
+from kb.index import store
 from kb.index.build import build_index
 from kb.index.store import LEARNED, current_path, load_index, read_learned, read_manifest
 from kb.search.searcher import Searcher
@@ -80,3 +84,34 @@ def test_learned_vectors_are_cached_like_any_other(small_kb: Path, tmp_path: Pat
     again = build_index(load_articles(small_kb), embedder, tmp_path / "index",
                         learned={"password-reset": ["로그인이 안돼요"]})
     assert embedder.calls - first == 6 and (again.embedded, again.removed) == (0, 2)
+
+
+def test_a_failed_switch_leaves_no_orphan_build(small_kb: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "index"
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    live = current_path(root)
+
+    def refuse(index_root: Path, target: Path) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(store, "switch_current", refuse)
+    with pytest.raises(KBError, match="Read-only file system; the live index is unchanged"):
+        build_index(load_articles(small_kb), FakeEmbedder(), root)
+    assert current_path(root) == live
+    assert [p.name for p in (root / "builds").iterdir()] == [live.name]  # the renamed new build is gone too
+
+
+def test_an_interrupted_switch_leaves_no_orphan_build(small_kb: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "index"
+    build_index(load_articles(small_kb), FakeEmbedder(), root)
+    live = current_path(root)
+
+    def interrupted(index_root: Path, target: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "switch_current", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(load_articles(small_kb), FakeEmbedder(), root)
+    assert [p.name for p in (root / "builds").iterdir()] == [live.name]

@@ -11,8 +11,20 @@ import pytest
 from kb.articles.parse import Article, load_articles
 from kb.errors import IndexMismatchError, IndexMissingError, KBError
 from kb.index.build import build_index
-from kb.index.store import STALE_TMP_SECONDS, current_path, load_index, read_manifest
+from kb.index.store import (
+    STALE_TMP_SECONDS,
+    BuildDamaged,
+    current_path,
+    kept_builds,
+    load_index,
+    pick_build,
+    read_manifest,
+    switch_current,
+    verified,
+    verify_build,
+)
 from tests.conftest import write
+from tests.support.damage import LEXICAL_ARRAY, damage, overwrite
 from tests.support.fakes import FakeEmbedder
 
 
@@ -55,7 +67,7 @@ def test_loading_a_build_analyses_no_article(small_index: Path, fake_embedder: F
     monkeypatch.setattr(kb.text.analysis.Analyzer, "terms_many", lambda self, texts: calls.append("many") or
                         real_terms_many(self, texts))
     monkeypatch.setattr(kb.text.analysis.Analyzer, "terms",
-                        lambda self, text: calls.append(text) or real_terms(self, text))
+                        lambda self, text, limit=None: calls.append(text) or real_terms(self, text, limit))
     searcher = open_build(small_index, fake_embedder)
     assert calls == []
     assert searcher.search("택배 언제 와요").results[0].article_id == "delivery-tracking"
@@ -217,3 +229,72 @@ def test_disk_full_is_a_clear_error_and_keeps_the_live_index(small_kb: Path, tmp
     with pytest.raises(KBError, match="No space left on device; the live index is unchanged"):
         build_index(load_articles(small_kb), FakeEmbedder(), root)
     assert current_path(root) == live and not list((root / "builds").glob(".tmp-*"))
+
+
+def _three_builds(small_kb: Path, root: Path) -> list[Path]:
+    """Three builds of the small knowledge base, newest first (the last one is current)."""
+    for _ in range(3):
+        build_index(load_articles(small_kb), FakeEmbedder(), root)
+    builds = kept_builds(root)
+    assert len(builds) == 3 and builds[0] == current_path(root)
+    return builds
+
+
+@pytest.mark.parametrize(("name", "how"), [
+    (LEXICAL_ARRAY, "overwrite"), ("chars/data.csc.index.npy", "truncate"), ("vectors.faiss", "overwrite"),
+    ("vectors.faiss", "truncate"), ("tables.npz", "overwrite"), ("articles.json", "truncate"),
+    ("entries.jsonl", "delete"), ("suggest.json", "overwrite"),
+])
+def test_verify_build_names_the_damaged_file(small_index: Path, name: str, how: str) -> None:
+    build = current_path(small_index)
+    assert verify_build(build) is None
+    damage(build / name, how)
+    why = verify_build(build)
+    assert why is not None and name.split("/")[0] in why and "kb build" in why
+    with pytest.raises(BuildDamaged):
+        load_index(small_index)
+
+
+def test_the_newest_intact_build_is_picked(small_kb: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    newest, middle, oldest = _three_builds(small_kb, root)
+    assert pick_build(root, verified) == (newest, {})
+    overwrite(newest / LEXICAL_ARRAY)
+    picked, damaged = pick_build(root, verified)
+    assert picked == middle and list(damaged) == [newest.name] and "does not match its manifest" in damaged[newest.name]
+    (middle / "articles.json").unlink()
+    picked, damaged = pick_build(root, lambda b: load_index(b, expected_model="fake-ngram-64"))
+    assert picked.path == oldest and set(damaged) == {newest.name, middle.name}
+    with pytest.raises(BuildDamaged, match="no intact build to serve"):
+        pick_build(root, verified, skip={oldest.name})
+    damage(oldest / "vectors.faiss", "truncate")
+    with pytest.raises(BuildDamaged, match=r"no intact build to serve in .*does not match its manifest.*2 more"):
+        pick_build(root, verified)
+
+
+def test_a_missing_current_build_falls_back_and_another_model_does_not(small_kb: Path, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    newest, middle, _ = _three_builds(small_kb, root)
+    import shutil
+
+    shutil.rmtree(newest)  # the link now points nowhere
+    picked, damaged = pick_build(root, verified)
+    assert picked == middle and "is missing" in damaged[newest.name]
+    switch_current(root, middle)
+    with pytest.raises(IndexMismatchError, match="built with model") as caught:
+        pick_build(root, lambda b: load_index(b, expected_model="other-model"))
+    assert not isinstance(caught.value, BuildDamaged)  # a settings problem: refused, not worked around
+    with pytest.raises(IndexMissingError, match="kb build"):
+        pick_build(tmp_path / "empty", verified)
+
+
+def test_a_failed_switch_leaves_no_link_behind(small_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = current_path(small_index)
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        switch_current(small_index, live)
+    assert not list(small_index.glob(".current-*"))

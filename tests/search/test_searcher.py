@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -268,3 +269,40 @@ def test_a_query_typed_without_spaces_is_embedded_respaced_too(searcher: Searche
     before = fake_embedder.calls
     searcher.search("택배 언제 와요", k=3)  # spaced query: one text embedded
     assert fake_embedder.calls - before == 1
+
+
+# --- a long query costs about what a question costs (issue 17) ------------------------------------
+
+
+def test_the_lexical_side_reads_at_most_the_query_cap(searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.limits import MAX_ANALYSED_QUERY_CHARS
+    from kb.text.analysis import char_ngrams, clip
+
+    seen: dict[str, list[str]] = {}
+
+    def spy(side: str, real: Any) -> Any:
+        def scores(terms: list[str]) -> Any:
+            seen[side] = list(terms)
+            return real(terms)
+        return scores
+
+    for side in ("lexical", "chars"):
+        monkeypatch.setattr(getattr(searcher, side), "scores", spy(side, getattr(searcher, side).scores))
+    # the question first, then a pasted tail: its words are past the cap
+    query = ("택배 언제 와요? " + " ".join(f"주문번호{i}" for i in range(80)))[:MAX_QUERY_CHARS]
+    response = searcher.search(query, k=3)
+    assert response.results[0].article_id == "delivery-tracking" and response.query == query
+    read = clip(query, MAX_ANALYSED_QUERY_CHARS)
+    assert seen["chars"] == list(dict.fromkeys(char_ngrams(read)))
+    assert seen["lexical"] == searcher.query_terms(read) and "택배" in seen["lexical"]
+    assert not {"주문번호79", "79"} & set(seen["lexical"])  # the tail past the cap is not scored
+
+
+@pytest.mark.parametrize("query", [
+    "가" * MAX_QUERY_CHARS, ("택배 언제 와요 " * 100)[:MAX_QUERY_CHARS], ("반품하고싶어요" * 80)[:MAX_QUERY_CHARS],
+    "ㅋ" * MAX_QUERY_CHARS, "㈜" * MAX_QUERY_CHARS, "ﷺ" * MAX_QUERY_CHARS, "<s></s><pad>" * 42, "a\u0301" * 256,
+    "😀" * MAX_QUERY_CHARS, "1" * MAX_QUERY_CHARS, "\u200b" * 511 + "a", "refund " * 73,
+])
+def test_long_queries_of_every_kind_are_answered(searcher: Searcher, query: str) -> None:
+    response = searcher.search(query, k=MAX_K)
+    assert response.decision in ("answer", "suggest", "none") and len(response.results) <= MAX_K

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+import kb.text.analysis
 from kb.errors import ConfigError
-from kb.text.analysis import Analyzer, Synonyms, char_ngrams, stem_en
+from kb.limits import MAX_ANALYSED_QUERY_CHARS, MAX_QUERY_CHARS
+from kb.text.analysis import Analyzer, Synonyms, char_ngrams, clip, stem_en
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +103,54 @@ def test_import_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+# --- what a long query's analysis reads (issue 17: a query's cost is bounded) --------------------
+
+
+def test_clip_keeps_whole_words_within_the_limit() -> None:
+    assert clip("택배 언제 와요", 100) == "택배 언제 와요"
+    assert clip("택배 언제 와요", 6) == "택배 언제"  # the cut fell inside 와요: the half word is left out
+    assert clip("택배 언제 와요", 5) == "택배 언제"  # the cut fell on a space
+    assert clip("택배언제와요택배언제와요", 5) == "택배언제와"  # no space to go back to
+    assert clip("a " + "b" * 20, 10) == "a bbbbbbbb"  # a space too far back: cut inside the word
+
+
+class KiwiSpy:
+    """Stands in for Kiwi: records the length of every text it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def tokenize(self, text: str) -> list[object]:
+        self.seen.append(len(text))
+        return []
+
+    def space(self, text: str) -> str:
+        self.seen.append(len(text))
+        return text
+
+
+@pytest.mark.parametrize("query", [
+    ("택배 언제 와요 " * 100)[:MAX_QUERY_CHARS],  # spaced
+    ("택배언제와요" * 86)[:MAX_QUERY_CHARS],  # typed without spaces: also re-spaced
+    "㈜" * MAX_QUERY_CHARS,  # NFKC makes each one 3 characters, (주): the cap holds after normalising
+])
+def test_kiwi_reads_at_most_the_query_cap(monkeypatch: pytest.MonkeyPatch, query: str) -> None:
+    spy = KiwiSpy()
+    monkeypatch.setattr(kb.text.analysis, "_kiwi", lambda keep_whole: spy)
+    analyzer = Analyzer()
+    analyzer.terms(query, limit=MAX_ANALYSED_QUERY_CHARS)
+    analyzer.respaced(query)
+    assert spy.seen and max(spy.seen) <= MAX_ANALYSED_QUERY_CHARS
+    analyzer.terms(query)  # an article (a build) is analysed whole
+    assert spy.seen[-1] >= MAX_QUERY_CHARS
+
+
+def test_char_ngrams_of_a_long_query_stop_at_the_cap(analyzer: Analyzer) -> None:
+    query = " ".join(f"단어{i}" for i in range(150))  # 889 characters, every word its own
+    grams = char_ngrams(query, limit=MAX_ANALYSED_QUERY_CHARS)
+    assert grams == char_ngrams(clip(query, MAX_ANALYSED_QUERY_CHARS)) and "어0#" in grams and "어149" not in grams
+    assert len(grams) < len(char_ngrams(query)) / 3
+    terms = analyzer.terms(query, limit=MAX_ANALYSED_QUERY_CHARS)
+    assert terms == analyzer.terms(clip(query, MAX_ANALYSED_QUERY_CHARS)) and "149" not in terms

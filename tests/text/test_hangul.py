@@ -11,6 +11,7 @@ from kb.text.hangul import (
     is_jamo,
     is_syllable,
     normalize,
+    romanize,
     syllable_parts,
     within_one_edit,
 )
@@ -106,3 +107,17 @@ def test_one_edit_counts_letters_not_syllables() -> None:
     assert near("배송", "베송")  # ㅐ/ㅔ: the classic confusion
     assert near("반품", "반풍") and near("반품", "반품")
     assert not near("반품", "배송")
+
+
+@pytest.mark.parametrize(("hangul", "latin"), [
+    ("적립금", "jeongnipgeum"),  # ㄹ after ㄱ -> ㄴ, then ㄱ -> ㅇ before it (the example)
+    ("배송 조회", "baesong johoe"), ("한국어", "hangugeo"), ("비밀번호를", "bimilbeonhoreul"),  # liaison, r/l
+    ("합니다", "hamnida"), ("백마", "baengma"), ("독립문", "dongnimmun"), ("종로", "jongno"),  # nasalisation
+    ("신라", "silla"), ("설날", "seollal"), ("대관령", "daegwallyeong"),  # ㄴ/ㄹ together -> ll
+    ("좋고", "joko"), ("축하", "chuka"), ("좋아요", "joayo"), ("많이", "mani"),  # ㅎ
+    ("같이", "gachi"), ("굳이", "guji"),  # palatalisation
+    ("읽어요", "ilgeoyo"), ("값이", "gapsi"), ("닭고기", "dakgogi"), ("여덟", "yeodeol"),  # clusters
+    ("라면 2개, OK", "ramyeon 2gae, OK"),  # word-initial ㄹ is r; other characters are kept
+])
+def test_revised_romanization(hangul: str, latin: str) -> None:
+    assert romanize(hangul) == latin

@@ -27,11 +27,14 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 def reload(request: Request, svc: ServiceDep,
            authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     require_admin(request, authorization)
+    svc.check_serving()  # the serving build's files against its manifest: damage falls back to an intact build
     try:
-        switched = svc.reload()
+        switched = svc.reload(recheck=True)  # a current build found damaged is tried again (it may be restored)
     except KBError as e:
         raise HTTPException(status_code=409,
                             detail=f"reload failed, still serving {svc.index.build_id}: {e}") from None
+    if svc.fallback:  # the serving build was damaged and the current one cannot be loaded either
+        raise HTTPException(status_code=409, detail=f"{svc.fallback}: run `kb build`")
     return {"reloaded": switched, "build": svc.index.build_id, "build_time": svc.index.build_time}
 
 

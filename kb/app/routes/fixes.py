@@ -8,11 +8,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kb.app.auth import AuthHeader, CSRFHeader, SessionCookie, may_change, signed_in
 from kb.app.deps import ServiceDep
-from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError
+from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError, shown
 from kb.app.fixes import FixBusy, FixRunner
 from kb.app.routes.insight import fix_json
 from kb.app.schemas import ErrorOut
@@ -27,9 +27,18 @@ router = APIRouter(tags=["admin"])
 RESPONSES, WRITE_RESPONSES = ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES
 
 
+# the schema says what the route checks: add_question needs an article id (a JSON Schema if/then)
+_ADD_NEEDS_ARTICLE: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "add_question"}}, "required": ["kind"]},
+    "then": {"properties": {"article_id": {"type": "string"}}, "required": ["article_id"]},
+}
+
+
 class FixIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_ADD_NEEDS_ARTICLE)
+
     kind: Literal["add_question", "new_article"]
-    article_id: str | None = Field(default=None, max_length=MAX_ARTICLE_ID_CHARS,
+    article_id: str | None = Field(default=None, min_length=1, max_length=MAX_ARTICLE_ID_CHARS,
                                    description="the article to add the queries to (add_question)")
     queries: list[Annotated[str, Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS)]] = Field(
         min_length=1, max_length=20, description="the group's queries the editor chose")
@@ -41,6 +50,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 @router.post("/admin/fixes", status_code=202, responses={
     **WRITE_RESPONSES, **UNAVAILABLE,
+    404: {"model": ErrorOut, "description": "no such article (add_question), or admin routes are off"},
     409: {"model": ErrorOut, "description": "a fix is building, or this one cannot be made"}})
 def apply_fix(request: Request, svc: ServiceDep, body: FixIn, authorization: AuthHeader = None,
               kb_admin: SessionCookie = None, x_csrf_token: CSRFHeader = None) -> dict[str, Any]:
@@ -57,7 +67,8 @@ def apply_fix(request: Request, svc: ServiceDep, body: FixIn, authorization: Aut
         if not body.article_id:
             raise InputError("article_id", "article_id is required to add questions to an article")
         if body.article_id not in svc.index.articles:
-            raise InputError("article_id", f"no article with id {body.article_id!r}")
+            # 404 as for votes and decisions: the request is well formed, the article is not there
+            raise HTTPException(status_code=404, detail=f"no article with id {shown(body.article_id)}")
         edit = partial(add_questions, settings.articles_dir, body.article_id, queries)
     try:
         status = FixRunner(svc.fixjobs).start(settings, svc.embedder, body.kind, edit, lambda: svc.reload())

@@ -1,6 +1,7 @@
-"""The editors' search insight page (``/admin``) and its JSON: searches per day by decision (the chart,
-:mod:`kb.app.chart`), the helpful ratio per article, top queries, and the gap groups (:mod:`kb.feedback.gaps`)
-with one-click fixes (:mod:`kb.app.routes.fixes`). Signing in: :mod:`kb.app.routes.session`."""
+"""The editors' search insight page (``/admin``) and its JSON: customers per day by the decision their searches got
+(the chart, :mod:`kb.app.chart`), the helpful ratio per article, top queries, and the gap groups
+(:mod:`kb.feedback.gaps`) with one-click fixes (:mod:`kb.app.routes.fixes`). Signing in:
+:mod:`kb.app.routes.session`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from kb.app.auth import AuthHeader, SessionCookie, admin_key, signed_in
-from kb.app.chart import chart_svg
+from kb.app.auth import COOKIE, AuthHeader, SessionCookie, admin_key, signed_in
+from kb.app.chart import CHART_MAX_WIDTH, CHART_MIN_WIDTH, chart_svg
 from kb.app.deps import ServiceDep, app_state
 from kb.app.errors import ADMIN_RESPONSES
 from kb.app.i18n import choose_lang
-from kb.app.routes.pages import PAGE_HEADERS, render_page
+from kb.app.routes.pages import page_response
 from kb.feedback.fixjobs import FixStatus
 from kb.feedback.gapmarks import Askers, handled_json
 from kb.feedback.gaps import Suggestion, VectorCache, find_gaps
@@ -53,9 +54,10 @@ def insight_page(request: Request, lang: str | None = None,
                  accept_language: Annotated[str | None, Header()] = None) -> HTMLResponse:
     """The page: a sign-in form, then the insight (drawn by admin.js from /admin/insight.json)."""
     admin_key(request)
-    chosen = choose_lang(lang, accept_language)
-    return HTMLResponse(render_page("admin.html", chosen), headers={
-        **PAGE_HEADERS, "Cache-Control": "no-store", "Content-Language": chosen, "Vary": "Accept-Language"})
+    # with no session cookie the page shows the sign-in form at once, without asking (and a 401 in the console)
+    session = "1" if request.cookies.get(COOKIE) else ""
+    return page_response("admin.html", request, choose_lang(lang, accept_language), {"session": session},
+                         headers={"Cache-Control": "no-store"})
 
 
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="look back this many days")]
@@ -86,8 +88,10 @@ def insight(svc: KBService, state: InsightState, days: int, groups: bool = True)
     store, searcher = svc.store, svc.searcher
     articles = searcher.index.articles
     per_day = store.searches_per_day(days)
+    # per decision: distinct customers a day (one client's hundred searches count once), summed over the days;
+    # ``total``: the logged searches themselves
     totals = {d: sum(getattr(x, d) for x in per_day) for d in ("answer", "suggest", "none")}
-    total = sum(totals.values())
+    counted = sum(totals.values())
     # the least helpful first (what to rewrite), then the most voted
     voted = sorted((r for r in store.ratings() if r.helpful + r.not_helpful),
                    key=lambda r: (r.helpful / (r.helpful + r.not_helpful), -(r.helpful + r.not_helpful), r.article_id))
@@ -98,8 +102,9 @@ def insight(svc: KBService, state: InsightState, days: int, groups: bool = True)
     return {
         "days": days,
         "build": {"id": searcher.index.build_id, "time": searcher.index.build_time},
-        "searches": {"total": total, "totals": totals,
-                     "share": {k: round(v / total, 4) if total else 0.0 for k, v in totals.items()},
+        "searches": {"total": sum(d.searches for d in per_day), "customers": sum(d.customers for d in per_day),
+                     "counted": "customers", "totals": totals,
+                     "share": {k: round(v / counted, 4) if counted else 0.0 for k, v in totals.items()},
                      "per_day": [asdict(d) for d in per_day]},
         "articles": ratings,
         "top_queries": [asdict(q) for q in store.top_queries(days, 20)],
@@ -111,8 +116,8 @@ def insight(svc: KBService, state: InsightState, days: int, groups: bool = True)
 @router.get("/admin/insight.json", responses=RESPONSES)
 def insight_json(request: Request, svc: ServiceDep, days: Days = 30, groups: bool = True,
                  authorization: AuthHeader = None, kb_admin: SessionCookie = None) -> dict[str, Any]:
-    """Searches per day by decision, helpful ratio per article, top queries and (unless ``groups=false``, which
-    answers at once) the gap groups."""
+    """Customers per day by decision (and logged searches), helpful ratio per article, top queries and (unless
+    ``groups=false``, which answers at once) the gap groups."""
     signed_in(request, authorization, kb_admin)
     return insight(svc, _state(request), days, groups)
 
@@ -129,9 +134,12 @@ def gaps_json(request: Request, svc: ServiceDep, days: Days = 30,
 
 @router.get("/admin/chart.svg", responses=RESPONSES, response_class=Response)
 def chart(request: Request, svc: ServiceDep, days: Days = 30, lang: str | None = None,
+          width: Annotated[int, Query(ge=CHART_MIN_WIDTH, le=CHART_MAX_WIDTH,
+                                      description="drawn this many pixels wide (the page's panel)")] = 760,
           authorization: AuthHeader = None, kb_admin: SessionCookie = None) -> Response:
-    """Searches per day, stacked by decision, as an SVG image (drawn here: no script, no CDN)."""
+    """Customers per day, stacked by the decision their searches got, as an SVG image (drawn here: no script, no
+    CDN)."""
     signed_in(request, authorization, kb_admin)
-    svg = chart_svg(svc.store.searches_per_day(days), days, choose_lang(lang, None))
+    svg = chart_svg(svc.store.searches_per_day(days), days, choose_lang(lang, None), width=width)
     return Response(svg, media_type="image/svg+xml; charset=utf-8",
                     headers={"Content-Security-Policy": "default-src 'none'", "Cache-Control": "no-store"})

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from kb.app.auth import AuthHeader, CSRFHeader, SessionCookie, may_change, signed_in
 from kb.app.deps import ServiceDep
-from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError
+from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES, InputError, shown
 from kb.app.fixes import FixBusy, FixRunner
 from kb.app.routes.insight import fix_json
 from kb.app.schemas import ErrorOut
@@ -79,7 +79,7 @@ def decide(request: Request, svc: ServiceDep, body: DecisionIn, authorization: A
     """An editor's decision on one learned or pending wording."""
     may_change(request, authorization, kb_admin, x_csrf_token)
     if body.article_id not in svc.index.articles:
-        raise HTTPException(status_code=404, detail=f"no article with id {body.article_id!r}")
+        raise HTTPException(status_code=404, detail=f"no article with id {shown(body.article_id)}")
     try:
         if body.action == "promote":
             edit = partial(add_questions, svc.settings.articles_dir, body.article_id, [body.wording])

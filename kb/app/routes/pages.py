@@ -11,11 +11,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from kb.app.assets import Assets, folder
+from kb.app import identity
+from kb.app.assets import Asset, Assets, folder, matches
+from kb.app.deps import ServiceDep
 from kb.app.i18n import STRINGS, choose_lang
+from kb.articles.site import LOGO_TYPES, Site
 from kb.limits import (
     MAX_FEEDBACK_QUERY_CHARS,
 )
@@ -24,13 +27,16 @@ from kb.limits import (
 # sure that even a slip there could not run a script or load anything from elsewhere.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# a logo file a shop put in its articles folder: an image, never a document that runs anything
+LOGO_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=86400"}
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-cache",
 }
 
 if TYPE_CHECKING:
-    pass
+    from kb.app.service import KBService
 
 router = APIRouter()
 
@@ -79,17 +85,25 @@ def compose(name: str) -> str:
     return _BLOCK.sub(fill, frame)
 
 
-def render_page(name: str, lang: str, extra: dict[str, str] | None = None) -> str:
-    """The page ``name`` (:func:`compose`) with its ``{{name}}`` slots filled from the strings table (escaped);
+def render_page(name: str, lang: str, extra: dict[str, str] | None = None, *, site: Site | None = None,
+                build: str = "") -> str:
+    """The page ``name`` (:func:`compose`) with its ``{{name}}`` slots filled from the strings table (escaped)
+    and the shop's identity (``site``, the serving build's, whose id is ``build``; neutral words without one);
     ``i18n_json`` is the table for scripts, ``v`` the version of the static files, ``extra`` more values."""
-    strings = STRINGS[lang]
+    site = (site or Site()).for_locale(lang)
+    strings = {**STRINGS[lang], **identity.page_strings(site, lang)}
     raw = {
         "lang": lang,
         "v": STATIC.version(),
         # JSON inside <script type="application/json">: escape "<" so no "</script>" can end it early
         "i18n_json": json.dumps(strings, ensure_ascii=False).replace("<", "\\u003c"),
+        "brand_mark": identity.brand_mark(site, build),
+        "contact_channels": identity.channels_html(site, lang),
+        "inquiry_hidden": "" if site.contact.email else " hidden",  # the form mails the shop: no address, no form
+        "site_css": (f'<link rel="stylesheet" href="/site.css?lang={lang}&amp;v={build}">'
+                     if site.brand_color else ""),
     }
-    values = {**(extra or {})}
+    values = {"session": "", **(extra or {})}  # /admin's route says whether a session cookie came (admin.js)
 
     def fill(m: re.Match[str]) -> str:
         key = m.group(1)
@@ -104,11 +118,21 @@ def render_page(name: str, lang: str, extra: dict[str, str] | None = None) -> st
     return _SLOT.sub(fill, compose(name))
 
 
+def page_response(name: str, request: Request, lang: str, extra: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A page in ``lang`` as the serving build's site shows it, with the pages' headers (and ``headers``)."""
+    svc: KBService | None = getattr(request.app.state, "kb", None)
+    site = svc.site if svc is not None else Site()
+    build = svc.index.build_id if svc is not None else ""
+    csp = CSP.replace("img-src 'self' data:", "img-src " + identity.image_sources(site.for_locale(lang)))
+    return HTMLResponse(render_page(name, lang, extra, site=site, build=build), headers={
+        **PAGE_HEADERS, "Content-Security-Policy": csp, "Content-Language": lang, "Vary": "Accept-Language",
+        **(headers or {})})
+
+
 def _page(name: str, request: Request, lang: str | None, accept_language: str | None) -> HTMLResponse:
-    chosen = choose_lang(lang, accept_language)
     q = " ".join(request.query_params.get("q", "").split())[:MAX_FEEDBACK_QUERY_CHARS]
-    return HTMLResponse(render_page(name, chosen, {"q": q}), headers={**PAGE_HEADERS, "Content-Language": chosen,
-                                                                       "Vary": "Accept-Language"})
+    return page_response(name, request, choose_lang(lang, accept_language), {"q": q})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -126,3 +150,28 @@ def agent_page(request: Request, lang: str | None = None,
 @router.get("/static/{name}", include_in_schema=False)
 def static_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     return STATIC.response(name, if_none_match)
+
+
+@router.get("/site.css", include_in_schema=False)
+def site_css(svc: ServiceDep, lang: str | None = None,
+             if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The shop's brand colour as kb.css's variables (:func:`kb.app.identity.site_css`); empty without one."""
+    site = svc.site.for_locale(choose_lang(lang, None))
+    asset = Asset.of("site.css", identity.site_css(site).encode("utf-8"))
+    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if matches(if_none_match, asset.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get("/site/{name}", include_in_schema=False)
+def site_logo(name: str, svc: ServiceDep) -> Response:
+    """The shop's logo image, the serving build's copy (``logo:`` in ``articles/_site.yml``)."""
+    path = svc.logo_path(name)
+    if path is None:
+        raise HTTPException(status_code=404, detail=f"no site file {name!r}")
+    try:
+        body = path.read_bytes()
+    except OSError:  # the build was removed meanwhile (a newer one serves)
+        raise HTTPException(status_code=404, detail=f"no site file {name!r}") from None
+    return Response(body, media_type=LOGO_TYPES[path.suffix.lower()], headers=LOGO_HEADERS)

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field, StrictBool
 
 from kb.app.auth import AudienceDep
 from kb.app.deps import ServiceDep
-from kb.app.errors import ERROR_RESPONSES, InputError
+from kb.app.errors import ERROR_RESPONSES, InputError, shown
 from kb.app.middleware import client_address
-from kb.app.routes.signals import record
+from kb.app.routes.signals import record, settled_search
 from kb.app.schemas import ErrorOut
 from kb.articles.parse import Article
+from kb.feedback import searchids
 from kb.feedback.store import StoreUnavailable
 from kb.limits import (
     DEFAULT_SUGGEST_LIMIT,
@@ -62,10 +63,15 @@ class UnansweredOut(BaseModel):
 
 
 class SearchLogIn(BaseModel):
-    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, description="the settled query")
-    decision: Literal["answer", "suggest", "none"]
-    article_id: str | None = Field(default=None, max_length=MAX_ARTICLE_ID_CHARS, description="the top result")
-    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, pattern=r"\S", description="the settled query")
+    search_id: str = Field(min_length=3, max_length=searchids.MAX_ID_CHARS, pattern=searchids.ID_PATTERN,
+                           description="the search_id /search returned for this query: the decision, top article and "
+                                       "confidence logged are the server's, taken from it")
+    # the page's own word, sent by pages older than search ids: still checked, never stored
+    decision: Literal["answer", "suggest", "none"] | None = Field(default=None, description="ignored (search_id)")
+    article_id: str | None = Field(default=None, max_length=MAX_ARTICLE_ID_CHARS, description="ignored (search_id)")
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True,  # `false` is not 0
+                                     description="ignored (search_id)")
     locale: str = Field(default="ko", max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
@@ -115,8 +121,8 @@ def suggest(
 ) -> SuggestOut:
     """Type-ahead suggestions (jamo prefix, 초성, typos); call it on every keystroke."""
     text = " ".join(q.split())
-    if not text:
-        raise InputError("q", "q is empty: type a few letters")
+    if not text:  # as-you-type: a box holding only spaces or a line break has nothing to suggest yet
+        return SuggestOut(query="", suggestions=[])
     found = _suggester(svc, audience).suggest(text, limit=limit)
     return SuggestOut(query=text, suggestions=[
         SuggestionOut(text=s.text, article_id=s.article_id, category=s.category, kind=s.kind) for s in found
@@ -129,7 +135,7 @@ def suggest(
 def feedback(request: Request, svc: ServiceDep, audience: AudienceDep, body: FeedbackIn) -> FeedbackOut:
     """Record a "was this helpful?" vote on an article (a client's votes on one article count once a day)."""
     if body.article_id not in svc.index.visible(audience):
-        raise HTTPException(status_code=404, detail=f"no article with id {body.article_id!r}")
+        raise HTTPException(status_code=404, detail=f"no article with id {shown(body.article_id)}")
     try:
         vote_id = svc.store.add(body.query, body.article_id, body.helpful, _client(request))
     except StoreUnavailable as e:
@@ -154,18 +160,14 @@ def unanswered(request: Request, svc: ServiceDep, body: UnansweredIn) -> Unanswe
 
 
 @router.post("/searches", status_code=201, response_model=UnansweredOut, tags=["web"],
-             responses={**UNAVAILABLE, **ERROR_RESPONSES})
+             responses={403: {"model": ErrorOut, "description": "search_id was not issued for this query, or has expired"},
+                        409: {"model": ErrorOut, "description": "this search_id was logged already"}, **UNAVAILABLE,
+                        **ERROR_RESPONSES})
 def log_search(request: Request, svc: ServiceDep, body: SearchLogIn) -> UnansweredOut:
     """Log a settled search (the page sends it once the typing has settled, never for each keystroke), for the
-    editors' insight page. Personal data in the query is replaced before it is stored; no address is kept."""
-    query = " ".join(body.query.split())
-    if not query:
-        raise InputError("query", "query is empty")
-    try:
-        return UnansweredOut(id=svc.store.add_search(query, body.decision, body.article_id, body.confidence,
-                                                     body.locale.lower(), _client(request)))
-    except StoreUnavailable as e:
-        raise HTTPException(status_code=503, detail=f"searches cannot be logged right now ({e})") from None
+    editors' insight page, with the decision the server gave it (from ``search_id``; each id is logged once).
+    Personal data in the query is replaced before it is stored; no address is kept."""
+    return UnansweredOut(id=settled_search(request, svc, body.query, body.search_id, body.locale))
 
 
 @router.get("/popular", response_model=PopularOut, tags=["web"], responses={**AUTH, **ERROR_RESPONSES})

@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from kb.app.auth import (
     COOKIE,
-    FAILURE_WINDOW,
-    MAX_FAILURES,
     SESSION_SECONDS,
     AuthHeader,
     CSRFHeader,
     SessionCookie,
     admin_key,
+    checked_key,
     cookie_flags,
-    key_matches,
     may_change,
     new_session,
     sign_in_state,
@@ -27,7 +23,6 @@ from kb.app.auth import (
     signins,
 )
 from kb.app.errors import ADMIN_RESPONSES, ADMIN_WRITE_RESPONSES
-from kb.app.middleware import client_address
 from kb.app.schemas import ErrorOut
 
 router = APIRouter(tags=["admin"])
@@ -44,18 +39,14 @@ class SessionOut(BaseModel):
 
 
 @router.post("/admin/session", response_model=SessionOut, responses={
-    **RESPONSES, 429: {"model": ErrorOut, "description": "too many wrong keys; wait"}})
+    **RESPONSES, 429: {"model": ErrorOut, "description": "too many wrong keys (any key kb accepts); wait"}})
 def sign_in(request: Request, body: SignIn) -> JSONResponse:
-    """Sign in with the admin key: sets the session cookie and returns the CSRF token."""
+    """Sign in with the admin key: sets the session cookie and returns the CSRF token. Wrong keys count with
+    those sent as bearers, on every replica (``KB_KEY_FAILURES`` within ``KB_KEY_WINDOW`` seconds)."""
     key = admin_key(request)
-    state, client, now = sign_in_state(request), client_address(request), time.time()
-    if state.failed_recently(client, now, signins(request)) >= MAX_FAILURES:
-        raise HTTPException(status_code=429, detail="too many wrong keys; try again in a few minutes",
-                            headers={"Retry-After": str(int(FAILURE_WINDOW))})
-    if not key_matches(body.key.encode("utf-8", "surrogateescape"), key):
-        state.fail(client, now, signins(request))
+    if not checked_key(request, body.key.encode("utf-8", "surrogateescape"), key):
         raise HTTPException(status_code=401, detail="wrong admin key")
-    token, session = new_session(key, now)
+    token, session = new_session(key)
     response = JSONResponse(SessionOut(csrf=session.csrf, expires=session.expires).model_dump())
     response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, **cookie_flags(request))
     return response

@@ -8,6 +8,12 @@ Nothing a client says about kb's ranking is believed: the server searches the wo
 own rank of the article with the evidence (the policy's top-3 guard reads that rank), and for a reformulation
 it checks that the first wording really had no good answer and that the article answers the second one. A
 refused signal is answered like an accepted one (202), so a stranger cannot probe the guards.
+
+The same holds for the search log (``POST /searches``, :func:`settled_search`): a settled search is logged with
+the decision the server gave it, read from the signed id ``/search`` returned (:mod:`kb.feedback.searchids`).
+A search sent without an id is refused (422), not logged as "unverified": the page sends the id, so only a page
+older than the ids or a hand-made call lacks one, and a decision nobody can check is worth nothing to the chart
+and the gap report, which would have to leave such rows out for ever.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from kb.app.errors import ERROR_RESPONSES, InputError
 from kb.app.middleware import client_address
 from kb.app.schemas import ErrorOut
 from kb.app.service import KBService
+from kb.feedback import searchids
 from kb.feedback.engine import StoreUnavailable
 from kb.feedback.evidence import RANK_DEPTH
 from kb.feedback.learning import DEFAULT_POLICY
+from kb.feedback.store import AlreadyLogged
 from kb.limits import MAX_ARTICLE_ID_CHARS, MAX_FEEDBACK_QUERY_CHARS, MAX_QUERY_CHARS
 
 router = APIRouter(tags=["web"])
@@ -37,7 +45,7 @@ def server_rank(svc: KBService, query: str, article_id: str, audience: str) -> t
     text = " ".join(query.split())[:MAX_QUERY_CHARS]
     if not text:
         return None, "none"
-    resp = svc.searcher.search(text, k=RANK_DEPTH, audience=audience)
+    resp = svc.search(text, k=RANK_DEPTH, audience=audience)
     ids = [h.article_id for h in resp.results]
     return (ids.index(article_id) + 1 if article_id in ids else None), resp.decision
 
@@ -109,3 +117,22 @@ def _reformulated(request: Request, svc: KBService, query: str, body: SignalIn, 
     svc.evidence.add(query, body.article_id, "reformulated", client_address(request), first_rank, audience,
                      confident=first_decision == "answer")
 
+
+
+def settled_search(request: Request, svc: KBService, query: str, search_id: str, locale: str) -> int:
+    """Log a settled search with what the server decided (``search_id``, verified); its row id. 403 for an id
+    this store did not issue for ``query`` or one expired, 409 for an id logged already, 503 while the store is
+    away."""
+    text = searchids.normalise(query)
+    if not text:
+        raise InputError("query", "query is empty")
+    try:
+        decided = searchids.verify(svc.store.engine, search_id, text)
+        return svc.store.add_search(text, decided.decision, decided.top_article, decided.confidence, locale.lower(),
+                                    client_address(request), once=(decided.nonce, decided.expires))
+    except searchids.BadSearchId as e:  # well formed (the schema's pattern) but not this store's: refused, not invalid
+        raise HTTPException(status_code=403, detail=str(e)) from None
+    except AlreadyLogged as e:
+        raise HTTPException(status_code=409, detail=str(e)) from None
+    except StoreUnavailable as e:
+        raise HTTPException(status_code=503, detail=f"searches cannot be logged right now ({e})") from None

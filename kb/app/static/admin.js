@@ -94,7 +94,7 @@
     const days = String(state.days);
     loadError.textContent = "";
     gapsLoading.hidden = false;
-    chart.src = "/admin/chart.svg?" + new URLSearchParams({ days, lang: window.KB.lang, t: String(Date.now()) });
+    drawChart();
     const failed = (err) => {
       if (seq !== state.loadSeq) return;
       if (err.status === 401) showSignin();
@@ -111,6 +111,21 @@
       if (seq === state.loadSeq) gapsLoading.hidden = true;
     }
   }
+
+  // the server draws the chart as wide as the panel shows it (text stays its size, the bars use the width)
+  function drawChart() {
+    const width = Math.round(chart.getBoundingClientRect().width) || 760;
+    chart.dataset.width = String(width);
+    chart.src = "/admin/chart.svg?" + new URLSearchParams({
+      days: String(state.days), lang: window.KB.lang, width: String(Math.min(Math.max(width, 280), 2400)),
+      t: String(Date.now()) });
+  }
+  const redraw = window.KB.debounce(() => {
+    if (!insight.hidden && Math.abs(chart.getBoundingClientRect().width - Number(chart.dataset.width)) > 24) {
+      drawChart();
+    }
+  }, 300);
+  window.addEventListener("resize", redraw);
 
   const pct = (x) => Math.round(x * 100) + "%";
   const decisionLabel = (d) => t("decision_" + d);
@@ -306,5 +321,7 @@
     load();
   });
 
-  api("GET", "/admin/session").then(showInsight, showSignin);
+  // signed in only with a session cookie (the page says whether it came with one): else the form at once
+  if (document.getElementById("main").dataset.session) api("GET", "/admin/session").then(showInsight, showSignin);
+  else showSignin();
 })();

@@ -116,9 +116,10 @@
       },
     }, label);
     const why = hit.why;
+    const field = t("field_" + why.field);
     const whyRows = [
       [t("why_question"), why.matched_question],
-      [t("why_field"), t("field_" + why.field)],
+      [t("why_field"), field === "field_" + why.field ? why.field : field], // a field this page has no name for
       [t("why_terms"), why.matched_terms.length ? why.matched_terms.join(", ") : "-"],
       [t("why_dense"), Number(why.dense).toFixed(4)],
       [t("why_lexical"), Number(why.lexical).toFixed(4)],

@@ -10,14 +10,16 @@
   const t = translator(JSON.parse(document.getElementById("kb-i18n").textContent));
   const { getJSON, postJSON } = jsonClient("", {});
 
-  /** Plain text of server-rendered answer HTML: paragraphs, list bullets and line breaks kept. */
+  /** Plain text of server-rendered answer HTML: paragraphs, list bullets and line breaks kept; a table row is
+   * one line of its cells' text, tab-separated (pastes into a spreadsheet or an e-mail as columns). */
   function htmlToText(html) {
     const root = document.createElement("div");
     root.innerHTML = html;
-    const out = [];
-    const walk = (node, prefix) => {
+    const layout = /^(TABLE|THEAD|TBODY|TFOOT|TR)$/; // the line breaks between their children are markup only
+    const walk = (node, prefix, out) => {
       for (const child of node.childNodes) {
         if (child.nodeType === Node.TEXT_NODE) {
+          if (layout.test(node.tagName) && !child.textContent.trim()) continue;
           out.push(child.textContent.replace(/\s+/g, " "));
           continue;
         }
@@ -28,20 +30,29 @@
           const ordered = child.parentElement && child.parentElement.tagName === "OL";
           const n = Array.prototype.indexOf.call(child.parentElement.children, child) + 1;
           out.push("\n" + prefix + (ordered ? n + ". " : "- "));
-          walk(child, prefix + "  ");
+          walk(child, prefix + "  ", out);
           continue;
         }
-        if (tag === "TR") { out.push("\n"); walk(child, prefix); continue; }
-        if (tag === "TD" || tag === "TH") { walk(child, prefix); out.push("\t"); continue; }
+        if (tag === "TR") {
+          const cells = Array.from(child.children).filter((c) => /^(TD|TH)$/.test(c.tagName)).map((c) => {
+            const text = [];
+            walk(c, "", text);
+            return text.join("").replace(/\s+/g, " ").trim();
+          });
+          out.push("\n" + prefix + cells.join("\t"));
+          continue;
+        }
         const block = /^(P|DIV|H[1-6]|UL|OL|PRE|BLOCKQUOTE|TABLE|HR)$/.test(tag);
         if (block) out.push("\n\n");
-        walk(child, prefix);
+        walk(child, prefix, out);
         if (block) out.push("\n\n");
       }
     };
-    walk(root, "");
-    return out.join("").replace(/[ \t]+\n/g, "\n").replace(/\n[ ]+(?=\S)/g, (m) => m)
-      .replace(/\n{3,}/g, "\n\n").trim();
+    const out = [];
+    walk(root, "", out);
+    // spaces (never a tab: an empty last cell keeps its column) before a line break go
+    return out.join("").replace(/ +\n/g, "\n").replace(/\n{3,}/g, "\n\n").replace(/^\s+/, "")
+      .replace(/[ \n]+$/, "");
   }
 
   /** Copy text: the async clipboard where allowed, else a hidden textarea and execCommand. */

@@ -82,7 +82,9 @@
     }
     contact.hidden = true;
     contactCta.hidden = false;
-    statusEl.textContent = t("status_count", { q: data.query, n: hits.length });
+    // only a confident answer makes the list "related help"; a weaker one is just what the search found
+    statusEl.textContent = t(data.decision === "answer" ? "status_count" : "status_suggest",
+                             { q: data.query, n: hits.length });
     if (data.decision === "answer") {
       results.append(card(hits[0], 0, true, true));
       if (hits.length > 1) results.append(el("h2", { class: "section-title" }, t("more_heading")));
@@ -161,7 +163,8 @@
       ...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
     const subject = t("mail_subject", { category: fields.category || "" });
     const body = rows.map(([k, v]) => k + ": " + v).join("\n");
-    document.getElementById("summary-mail").href = "mailto:help@hangyeol.example?subject="
+    const mail = document.getElementById("summary-mail"); // mailto: the shop's address (articles/_site.yml)
+    mail.href = mail.getAttribute("href").split("?")[0] + "?subject="
       + encodeURIComponent(subject) + "&body=" + encodeURIComponent(body);
     inquiry.hidden = true;
     summary.hidden = false;
@@ -178,7 +181,7 @@
 
   async function loadCategories() {
     try {
-      const data = await getJSON("/categories");
+      const data = await getJSON("/categories?" + new URLSearchParams({ locale: lang })); // the page's language
       state.categories = data.categories;
     } catch (err) {
       state.categories = [];

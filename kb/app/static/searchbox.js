@@ -184,15 +184,13 @@ var kbSearchBox = (function () {
     }
 
     // Log each settled search for the editors' insight page (/admin). The server keeps no address and scrubs
-    // personal data.
+    // personal data; the decision it logs is its own, signed in the search's search_id (none: nothing to log).
     function logSearch(query, decision, data) {
       const key = "search:" + decision + ":" + query;
-      if (state.reported.has(key)) return;
+      if (!data.search_id || state.reported.has(key)) return;
       state.reported.add(key);
-      const top = (data.results || [])[0];
-      const confidence = Math.min(1, Math.max(0, Number(data.confidence) || 0));
-      api.postJSON("/searches", { query, decision, article_id: top ? top.article_id : null, confidence,
-                                  locale: o.locale }, true).catch(() => state.reported.delete(key));
+      api.postJSON("/searches", { query, search_id: data.search_id, locale: o.locale }, true)
+        .catch(() => state.reported.delete(key));
     }
 
     // --- an answer and its votes -----------------------------------------------------------------
@@ -228,7 +226,8 @@ var kbSearchBox = (function () {
     }
 
     function votes(hit) {
-      const msg = el("p", { class: cls.msg, role: "status" });
+      // focusable: the buttons disappear after a vote, and the focus would fall to <body>
+      const msg = el("p", { class: cls.msg, role: "status", tabindex: "-1" });
       const group = el("div", { class: "helpful", role: "group", "aria-label": t("helpful_q") },
         el("span", { class: "helpful-q", "aria-hidden": o.quietQuestion ? "true" : null }, t("helpful_q")));
       const buttons = [true, false].map((yes) => el("button", {
@@ -248,9 +247,11 @@ var kbSearchBox = (function () {
           msg.classList.add("helpful-thanks");
           msg.textContent = t(yes ? "thanks" : "thanks_no");
           if (!yes) msg.append(" ", o.contactLink(state.query));
+          msg.focus(); // the thanks (and the way to a person) is where the reader goes on from
         } catch (err) {
           buttons.forEach((b) => { b.disabled = false; });
           msg.textContent = t("feedback_error");
+          buttons[yes ? 0 : 1].focus(); // disabling the pressed button took the focus away
         }
       }
       return el("div", { class: cls.votes }, group, msg);

@@ -35,6 +35,8 @@
   font: 16px/1.6 "Pretendard", "Apple SD Gothic Neo", "Noto Sans KR", "Noto Sans CJK KR", "Malgun Gothic",
     system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   word-break: keep-all; overflow-wrap: anywhere;
+  /* the shop's brand_color sets these (articles/_site.yml; kb/app/identity.py keeps text on them readable) */
+  --brand: #0f766e; --brand-strong: #0b5d57; --brand-soft: #e6f4f1; --on-brand: #fff; --on-brand-strong: #fff;
 }
 .kb *, .kb *::before, .kb *::after { box-sizing: border-box; }
 [hidden] { display: none !important; }
@@ -44,7 +46,7 @@
 .search { position: relative; margin: 0; }
 .box { display: flex; align-items: center; gap: 6px; padding: 5px 5px 5px 12px; background: #fff;
        border: 1.5px solid #b9c4cd; border-radius: 14px; }
-.box:focus-within { border-color: #0f766e; box-shadow: 0 0 0 3px rgba(15, 118, 110, .18); }
+.box:focus-within { border-color: var(--brand); box-shadow: 0 0 0 3px rgba(15, 118, 110, .18); }
 .icon { width: 20px; height: 20px; stroke: #46525e; stroke-width: 2; fill: none; stroke-linecap: round; }
 input { flex: 1; min-width: 0; border: 0; outline: none; background: transparent; font: inherit; color: inherit;
         padding: 8px 2px; }
@@ -56,32 +58,32 @@ button { font: inherit; color: inherit; cursor: pointer; }
          background: transparent; }
 .clear:hover { background: #f5f7f9; }
 .clear svg { width: 16px; height: 16px; stroke: #46525e; stroke-width: 2.2; fill: none; stroke-linecap: round; }
-.go { min-height: 40px; padding: 0 16px; border: 0; border-radius: 10px; background: #0f766e; color: #fff;
+.go { min-height: 40px; padding: 0 16px; border: 0; border-radius: 10px; background: var(--brand); color: var(--on-brand);
       font-weight: 700; white-space: nowrap; }
-.go:hover { background: #0b5d57; }
+.go:hover { background: var(--brand-strong); color: var(--on-brand-strong); }
 .list { position: absolute; z-index: 10; left: 0; right: 0; top: calc(100% + 4px); margin: 0; padding: 4px;
         list-style: none; background: #fff; border: 1px solid #d5dde3; border-radius: 12px;
         box-shadow: 0 12px 32px -8px rgba(16, 24, 40, .25); max-height: 320px; overflow-y: auto; }
 .option { display: flex; justify-content: space-between; gap: 10px; padding: 8px 10px; border-radius: 8px;
           cursor: pointer; }
-.option:hover, .option[aria-selected="true"] { background: #e6f4f1; }
-.option[aria-selected="true"] { outline: 2px solid #0f766e; outline-offset: -2px; }
+.option:hover, .option[aria-selected="true"] { background: var(--brand-soft); }
+.option[aria-selected="true"] { outline: 2px solid var(--brand); outline-offset: -2px; }
 .option-text { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .option-kind { flex-shrink: 0; font-size: 12px; color: #46525e; }
 .status { margin: 10px 2px 6px; font-size: 14px; color: #46525e; }
 .status:empty { margin: 0; }
 .results { list-style: none; margin: 0; padding: 0; display: grid; gap: 8px; }
 .hit { background: #fff; border: 1px solid #e2e7ec; border-radius: 12px; padding: 12px 14px; }
-.hit-best { border: 1.5px solid #0f766e; }
-.best { display: inline-block; margin-bottom: 4px; padding: 0 8px; border-radius: 999px; background: #0f766e;
-        color: #fff; font-size: 12px; font-weight: 700; line-height: 22px; }
+.hit-best { border: 1.5px solid var(--brand); }
+.best { display: inline-block; margin-bottom: 4px; padding: 0 8px; border-radius: 999px; background: var(--brand);
+        color: var(--on-brand); font-size: 12px; font-weight: 700; line-height: 22px; }
 .toggle { display: flex; width: 100%; align-items: flex-start; justify-content: space-between; gap: 10px;
           padding: 0; border: 0; background: none; text-align: left; font-weight: 700; }
-.toggle:hover .title { color: #0b5d57; }
+.toggle:hover .title { color: var(--brand-strong); }
 .chevron { width: 20px; height: 20px; margin-top: 2px; stroke: #46525e; stroke-width: 2; fill: none;
            stroke-linecap: round; stroke-linejoin: round; }
 .toggle[aria-expanded="true"] .chevron { transform: rotate(180deg); }
-.category { display: block; margin-top: 2px; font-size: 12.5px; font-weight: 600; color: #0b5d57; }
+.category { display: block; margin-top: 2px; font-size: 12.5px; font-weight: 600; color: var(--brand-strong); }
 .snippet { margin: 6px 0 0; font-size: 14.5px; color: #46525e; }
 mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; }
 .answer { margin-top: 10px; padding-top: 10px; border-top: 1px solid #e2e7ec; }
@@ -92,7 +94,7 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
 .prose ul, .prose ol { padding-left: 22px; }
 .prose ul { list-style: disc; }
 .prose h1, .prose h2, .prose h3, .prose h4 { font-size: 15px; margin: 12px 0 4px; }
-.prose a, .more, .cta, .tel { color: #0b5d57; }
+.prose a, .more, .cta, .tel { color: var(--brand-strong); }
 .prose code { background: #f0f3f6; border-radius: 4px; padding: 1px 4px; }
 .prose table { border-collapse: collapse; display: block; overflow-x: auto; font-size: 14px; }
 .prose th, .prose td { border: 1px solid #e2e7ec; padding: 5px 8px; text-align: left; }
@@ -103,8 +105,8 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
         font-size: 14px; font-weight: 600; }
 .vote:hover { background: #f5f7f9; }
 .vote:disabled { opacity: .6; cursor: default; }
-.vote-yes { border-color: #0f766e; color: #0b5d57; }
-.msg { margin: 8px 0 0; font-size: 14px; font-weight: 600; color: #0b5d57; }
+.vote-yes { border-color: var(--brand); color: var(--brand-strong); }
+.msg { margin: 8px 0 0; font-size: 14px; font-weight: 600; color: var(--brand-strong); }
 .msg:empty { display: none; }
 .more { display: inline-block; margin-top: 8px; font-size: 14px; }
 .contact { margin-top: 8px; padding: 14px 16px; background: #fff; border: 1px solid #e2e7ec; border-radius: 12px; }
@@ -171,7 +173,13 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
     const results = el("ul", { class: "results", "aria-label": t("widget_results"), hidden: true });
     const contact = el("div", { class: "contact", hidden: true });
     const footer = el("p", { class: "footer", hidden: true });
-    root.append(el("div", { class: "kb", lang }, form, status, results, contact, footer));
+    const box_ = el("div", { class: "kb", lang }, form, status, results, contact, footer);
+    const strings = STRINGS[lang] || {};
+    // the shop's brand colour: CSS variables set through the CSSOM, which a strict style-src allows
+    ["brand", "brand_strong", "brand_soft", "on_brand", "on_brand_strong"].forEach((k) => {
+      if (strings["colour_" + k]) box_.style.setProperty("--" + k.replace(/_/g, "-"), strings["colour_" + k]);
+    });
+    root.append(box_);
 
     const helpURL = (query, hash) => BASE + "/?" + new URLSearchParams({ q: query, lang }) + (hash || "");
     // on to the help center's contact panel; editors learn that this search sent a customer there
@@ -203,7 +211,7 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
       results.replaceChildren();
       results.hidden = none; // nothing fits: the way to a person, not a list of near-misses
       status.textContent = none ? t("status_none", { q: data.query })
-        : t("status_count", { q: data.query, n: hits.length });
+        : t(data.decision === "answer" ? "status_count" : "status_suggest", { q: data.query, n: hits.length });
       if (!none) hits.forEach((hit, i) => results.append(card(hit, i, data.decision === "answer" && i === 0)));
       contact.hidden = !none;
       footer.hidden = none;
@@ -219,13 +227,21 @@ mark { background: #fff1a8; color: inherit; padding: 0 2px; border-radius: 3px; 
         best ? el("span", { class: "best" }, t("best_answer")) : null, toggle, snippet, answer);
     }
 
+    // the shop's channels (articles/_site.yml), each only when it is set
     function showContact(query) {
-      const phone = t("contact_phone");
+      const phone = strings.contact_phone;
+      const hours = strings.contact_hours;
+      const link = (href, text) => el("a", { class: "tel", href }, text);
       contact.replaceChildren(
         el("p", { class: "contact-title" }, t("contact_title")),
         el("p", {}, t("contact_intro")),
-        el("p", {}, el("span", { class: "phone-label" }, t("contact_phone_label")), " ",
-          el("a", { class: "tel", href: "tel:" + phone.replace(/[^\d+]/g, "") }, phone), " · ", t("contact_hours")),
+        phone ? el("p", {}, el("span", { class: "phone-label" }, t("contact_phone_label")), " ",
+                   link(strings.contact_tel, phone), hours ? " · " + hours : "") : null,
+        !phone && hours ? el("p", {}, hours) : null,
+        strings.contact_email ? el("p", {}, el("span", { class: "phone-label" }, t("contact_inquiry_label")), " ",
+                                   link("mailto:" + strings.contact_email, strings.contact_email)) : null,
+        strings.contact_chat_url ? el("p", {}, link(strings.contact_chat_url, t("contact_chat_link"))) : null,
+        strings.contact_form_url ? el("p", {}, link(strings.contact_form_url, t("contact_form_link"))) : null,
         contactLink(query));
     }
   }

@@ -114,6 +114,23 @@ class Record:
     audience: str = ""
     translation_of: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
+    removed: int = 0  # control characters (NUL and the like) taken out of the row's cells
+
+
+# control characters (tab, line feed and carriage return excepted), lone surrogates (a JSON "\ud800" decodes to
+# one, and no UTF-8 file can hold it) and the two non-characters: never text an article should hold
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(value: Any) -> tuple[Any, int]:
+    """``value`` without control characters, and how many were taken out (lists item by item)."""
+    if isinstance(value, (list, tuple)):
+        items = [_clean(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    if value is None:
+        return None, 0
+    text, n = _CONTROL.subn("", value if isinstance(value, str) else str(value))
+    return text, n
 
 
 def _one_line(value: Any) -> str:
@@ -141,7 +158,8 @@ def split_list(value: Any, field: str) -> tuple[str, ...]:
 
 def to_record(number: int, cells: Mapping[str, Any], columns: Columns) -> Record | None:
     """The record of one row, or ``None`` for a row with nothing in it."""
-    raw = {f: cells.get(c) for f, c in columns.of.items()}
+    cleaned = {f: _clean(cells.get(c)) for f, c in columns.of.items()}
+    raw = {f: v for f, (v, _) in cleaned.items()}
     if not any(str(v).strip() if not isinstance(v, (list, tuple)) else v for v in raw.values() if v is not None):
         return None
     values: dict[str, Any] = {}
@@ -154,4 +172,4 @@ def to_record(number: int, cells: Mapping[str, Any], columns: Columns) -> Record
             text = _one_line(value)
             words = _VALUE_WORDS.get(field, {})
             values[field] = words.get(text.lower(), text)
-    return Record(number=number, **values)
+    return Record(number=number, removed=sum(n for _, n in cleaned.values()), **values)

@@ -8,14 +8,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kb.articles.importer.bounds import html_depth
 from kb.articles.importer.columns import Record
 from kb.articles.importer.convert import html_to_markdown, looks_like_html
 from kb.articles.importer.slugs import short_hash, slug_or_hash, slugify
 from kb.articles.parse import _ID_RE, _LOCALE_RE, AUDIENCES, LAYOUTS, STATUSES, article_files, parse_article
 from kb.errors import ArticleError
+from kb.limits import IMPORT_MAX_DEPTH
 
 DEFAULT_CATEGORY = "기타"  # what kb.articles.parse assumes when an article names none
 DEFAULT_LOCALE = "ko"
+MAX_FILE_NAME_BYTES = 255  # ext4, APFS, NTFS (in UTF-16 units, which UTF-8 bytes never undercount)
+# a line of plain text that Markdown would treat as structure (heading, list, quote, table, fence, rule, HTML):
+# its line break is left as it is
+_STRUCTURE = re.compile(r"^\s{0,3}(#{1,6}(\s|$)|[-*+]\s|\d{1,9}[.)]\s|>|\||```|~~~|(\*\s*){3,}$|(-\s*){3,}$|"
+                        r"(_\s*){3,}$|=+\s*$|<)")
 
 
 @dataclass(frozen=True)
@@ -73,14 +80,28 @@ def scan_existing(root: Path) -> Existing:
 
 
 def plan(records: Sequence[Record], *, source: str, unit: str, root: Path, existing: Existing, html: bool = False,
-         force: bool = False) -> tuple[list[Planned], list[Problem]]:
-    """Check every record and choose its id and file; rows with an error are left out and reported."""
+         force: bool = False, markdown: bool = False,
+         max_depth: int = IMPORT_MAX_DEPTH) -> tuple[list[Planned], list[Problem]]:
+    """Check every record and choose its id and file; rows with an error are reported (and not planned).
+
+    ``html``: answers are HTML whatever they look like (Zendesk); ``markdown``: answers are Markdown already
+    (kb's own export), so their line breaks stay as written; otherwise a plain text's line breaks are kept.
+    """
     problems: list[Problem] = []
     where = {r.number: f"{source}:{unit} {r.number}" for r in records}
     asked: dict[str, str] = {}  # question key -> where it is asked first ("row 3", or an existing file)
     ok: list[Record] = []
     for r in records:
-        r = replace(r, answer=markdown_answer(r.answer, html))
+        if r.removed:
+            problems.append(Problem(where[r.number], f"{r.removed} control character(s) (NUL and the like) "
+                                    "taken out of the row", error=False))
+        is_html = bool(r.answer) and (html or looks_like_html(r.answer))
+        depth = html_depth(r.answer, max_depth) if is_html else 0
+        if depth > max_depth:
+            problems.append(Problem(where[r.number], f"the answer's HTML nests more than {max_depth} levels deep",
+                                    "simplify the answer, or raise KB_IMPORT_MAX_DEPTH"))
+            continue
+        r = replace(r, answer=markdown_answer(r.answer, html, markdown=markdown))
         bad = _check(r, where[r.number])
         if bad:
             problems.extend(bad)
@@ -117,6 +138,11 @@ def plan(records: Sequence[Record], *, source: str, unit: str, root: Path, exist
         article_id = ids[r.number]
         target = existing.ids.get(article_id)
         path = target or root / (slugify(r.category or DEFAULT_CATEGORY) or "faq") / f"{article_id}.md"
+        if len(path.name.encode("utf-8")) > MAX_FILE_NAME_BYTES:  # before any look at the disk: that would fail
+            problems.append(Problem(where[r.number], f"id `{article_id[:40]}...` is too long for a file name "
+                                    f"({len(path.name.encode('utf-8'))} bytes; at most {MAX_FILE_NAME_BYTES})",
+                                    "use a shorter id"))
+            continue
         if (target is not None or path.exists()) and not force:
             problems.append(Problem(where[r.number], f"{path} already exists",
                                     "use --force to overwrite it; this row was left out"))
@@ -131,9 +157,34 @@ def plan(records: Sequence[Record], *, source: str, unit: str, root: Path, exist
     return out, problems
 
 
-def markdown_answer(answer: str, html: bool = False) -> str:
-    """The answer as Markdown: HTML (always, for a Zendesk export; else when it is written in HTML) converted."""
-    return html_to_markdown(answer) if answer and (html or looks_like_html(answer)) else answer.strip()
+def markdown_answer(answer: str, html: bool = False, *, markdown: bool = False) -> str:
+    """The answer as Markdown: HTML (always, for a Zendesk export; else when it is written in HTML) converted;
+    plain text keeps its line breaks (see :func:`keep_line_breaks`) unless it is Markdown already."""
+    if answer and (html or looks_like_html(answer)):
+        return html_to_markdown(answer)
+    return answer.strip() if markdown else keep_line_breaks(answer.strip())
+
+
+def keep_line_breaks(text: str) -> str:
+    """A spreadsheet cell's line breaks (Excel's Alt+Enter) as Markdown hard breaks.
+
+    In Markdown a single line break inside a paragraph is a space: the cell's lines would run together. A line
+    of text followed by another gets two trailing spaces (a hard break, invisible in the file, and ignored where
+    a block ends, unlike a trailing backslash); blank lines stay paragraph breaks, and lines that are Markdown
+    structure (lists, headings, tables, code) are left as written.
+    """
+    lines = text.split("\n")
+    fenced = False
+    for i, line in enumerate(lines[:-1]):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        after = lines[i + 1]
+        if fenced or not line.strip() or not after.strip() or line.endswith(("  ", "\\")):
+            continue
+        if _STRUCTURE.match(line) or _STRUCTURE.match(after):
+            continue
+        lines[i] = line.rstrip() + "  "
+    return "\n".join(lines)
 
 
 def _own_id(r: Record) -> str:

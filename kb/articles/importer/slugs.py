@@ -1,15 +1,18 @@
 """Readable ASCII ids and folder names for imported articles.
 
-Korean is romanised syllable by syllable with anyascii (배송 조회 -> ``baesong-johoe``): not the official
-Revised Romanisation with its sound changes, but readable, deterministic and dependency-free. Text that
-leaves nothing readable falls back to a short hash of itself (``faq-3f2a9c1b``), so the same text always
-gets the same id.
+Korean is written in the standard Revised Romanization, sound changes within a word included
+(:func:`kb.text.hangul.romanize`: 적립금 -> ``jeongnipgeum``, 배송 조회 -> ``baesong-johoe``), the way Korean
+readers spell it in Latin letters; letter-by-letter transliteration (``jeoglibgeum``) reads as nonsense. Other
+scripts go through anyascii. Text that leaves nothing readable falls back to a short hash of itself
+(``faq-3f2a9c1b``), so the same text always gets the same id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from kb.text.hangul import romanize
 
 MAX_SLUG_CHARS = 48  # long enough to tell questions apart, short enough for a file name
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
@@ -24,7 +27,7 @@ def slugify(text: str, max_chars: int = MAX_SLUG_CHARS) -> str:
     """Lower-case ASCII words joined by ``-``, cut at a word boundary; empty when nothing readable is left."""
     from anyascii import anyascii
 
-    words = _NON_SLUG.sub(" ", anyascii(text).lower()).split()
+    words = _NON_SLUG.sub(" ", anyascii(romanize(text)).lower()).split()
     slug = ""
     for word in words:
         candidate = f"{slug}-{word}" if slug else word

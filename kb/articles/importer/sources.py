@@ -1,7 +1,11 @@
 """Reading an FAQ source into rows of cells: CSV/TSV (encoding detected), xlsx, a JSON list, a Zendesk export.
 
 Every reader gives a :class:`Table`: the column names and the rows, each numbered the way a person finds it
-in the source (a spreadsheet's row number, the header being row 1; a JSON list's item number).
+in the source (a spreadsheet's row number, the header being row 1; a JSON list's item number). Every reader stays
+within :class:`~kb.articles.importer.bounds.ImportLimits` (file size, rows, cell size, nesting, an xlsx's unzipped
+size), checked before the expensive part where it can be: one clear error, never minutes of work or a traceback.
+Spreadsheet cells go through :func:`~kb.articles.export.restore_cell`, which undoes ``kb export``'s guard
+against formulas.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from kb.articles.export import COLUMNS, restore_cell
+from kb.articles.importer.bounds import ImportLimits, json_depth, megabytes, unzipped_size
 from kb.errors import KBError
 
 FORMATS = ("csv", "tsv", "xlsx", "json", "zendesk")
@@ -40,6 +46,7 @@ class Table:
     encoding: str | None = None  # text formats: the encoding the file was read in
     unit: str = "row"  # how problems name a record: "row 7" (spreadsheets) or "item 7" (JSON)
     html: bool = False  # answers are HTML (Zendesk), whatever they look like
+    markdown: bool = False  # kb's own export: answers are Markdown already, line breaks are as written
     notes: list[str] = field(default_factory=list)
 
 
@@ -56,9 +63,15 @@ def infer_format(path: Path, data: bytes | None = None) -> str:
     return fmt
 
 
-def read_table(path: Path, fmt: str | None = None, sheet: str | None = None) -> Table:
-    """Read ``path`` as ``fmt`` (inferred from the extension when not given)."""
+def read_table(path: Path, fmt: str | None = None, sheet: str | None = None,
+               limits: ImportLimits | None = None) -> Table:
+    """Read ``path`` as ``fmt`` (inferred from the extension when not given), within ``limits``."""
+    limits = limits or ImportLimits()
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise SourceError(f"{path}: the file is {megabytes(size)}, more than the {megabytes(limits.max_bytes)} "
+                              "an import reads (split it, or raise KB_IMPORT_MAX_BYTES)")
         data = path.read_bytes()
     except OSError as e:
         raise SourceError(f"{path}: cannot read the file ({e.strerror})") from None
@@ -66,27 +79,47 @@ def read_table(path: Path, fmt: str | None = None, sheet: str | None = None) -> 
     if sheet is not None and fmt != "xlsx":
         raise SourceError(f"{path}: --sheet applies to xlsx workbooks only, this is read as {fmt}")
     if fmt in ("csv", "tsv"):
-        return _read_delimited(path, data, fmt)
-    if fmt == "xlsx":
-        return _read_xlsx(path, sheet)
-    if fmt == "json":
-        return _read_json(path, _load_json(path, data))
-    if fmt == "zendesk":
-        return _read_zendesk(path, _load_json(path, data))
-    raise SourceError(f"{path}: unknown format `{fmt}` (use one of {', '.join(FORMATS)})")
+        table = _read_delimited(path, data, fmt, limits)
+    elif fmt == "xlsx":
+        table = _read_xlsx(path, sheet, limits)
+    elif fmt == "json":
+        table = _read_json(path, _load_json(path, data, limits))
+    elif fmt == "zendesk":
+        table = _read_zendesk(path, _load_json(path, data, limits))
+    else:
+        raise SourceError(f"{path}: unknown format `{fmt}` (use one of {', '.join(FORMATS)})")
+    _check_bounds(path, table, limits)
+    table.markdown = tuple(table.columns) == COLUMNS
+    return table
+
+
+def _check_bounds(path: Path, table: Table, limits: ImportLimits) -> None:
+    if len(table.rows) > limits.max_rows:
+        raise SourceError(f"{path}: more than {limits.max_rows:,} {table.unit}s (split the file, or raise "
+                          "KB_IMPORT_MAX_ROWS)")
+    for row in table.rows:
+        for column, value in row.cells.items():
+            size = len(value) if isinstance(value, str) else len(str(value)) if value is not None else 0
+            if size > limits.max_cell_chars:
+                raise SourceError(f"{path}:{table.unit} {row.number}: `{column}` holds {size:,} characters, more "
+                                  f"than the {limits.max_cell_chars:,} a cell may (raise KB_IMPORT_MAX_CELL_CHARS)")
 
 
 # --- text -----------------------------------------------------------------------------------------
 
 
 def decode(path: Path, data: bytes) -> tuple[str, str]:
-    """The text and the name of its encoding: a BOM, else strict UTF-8, else strict EUC-KR / CP949.
+    """The text and the name of its encoding: a BOM, else strict UTF-8, else strict EUC-KR / CP949, else
+    Shift-JIS.
 
     Strict decoding cannot produce mojibake silently: Hangul in CP949 is two bytes from 0xA1-0xFE, whose lead
     byte is never valid UTF-8, so a Korean CP949 file fails UTF-8 on its first syllable. A statistical guess
     (charset-normalizer) can pick a wrong code page on short Korean text, and the formats seen in Korean shops
     are exactly these: Excel's "CSV UTF-8" (with BOM), plain UTF-8, Excel's default CSV (CP949), and its
-    "Unicode text" (UTF-16).
+    "Unicode text" (UTF-16). One overlap needs a rule: Japanese Excel's CSV (Shift-JIS) often decodes as CP949
+    too, into syllables from CP949's extension area (bytes below 0xA1), which Korean text hardly uses. So a file
+    that is not EUC-KR is read as CP949 only while at most a quarter of its non-ASCII characters come from that
+    area; past that it is read as Shift-JIS (CP932) when it decodes so, and refused otherwise.
     """
     for bom, codec, name in ((b"\xef\xbb\xbf", "utf-8-sig", "UTF-8 (with BOM)"),
                              (b"\xff\xfe", "utf-16", "UTF-16"), (b"\xfe\xff", "utf-16", "UTF-16")):
@@ -96,22 +129,49 @@ def decode(path: Path, data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError as e:
                 raise SourceError(f"{path}: starts with a {name} mark but is not {name} text ({e.reason} at byte "
                                   f"{e.start}): save it again as CSV UTF-8") from None
-    for codec, name in (("utf-8", "UTF-8"), ("euc_kr", "EUC-KR"), ("cp949", "CP949")):
+    for codec, name in (("utf-8", "UTF-8"), ("euc_kr", "EUC-KR")):
         try:
             return data.decode(codec), name
         except UnicodeDecodeError:
             continue
-    raise SourceError(f"{path}: the text is neither UTF-8, UTF-16 nor CP949/EUC-KR: save it as CSV UTF-8")
+    try:
+        text = data.decode("cp949")
+        if _extension_share(text) <= 0.25:
+            return text, "CP949"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932"), "Shift-JIS"
+    except UnicodeDecodeError:
+        pass
+    raise SourceError(f"{path}: the text is none of UTF-8, UTF-16, EUC-KR/CP949 or Shift-JIS (tried in that "
+                      "order): save it as CSV UTF-8")
 
 
-def _read_delimited(path: Path, data: bytes, fmt: str) -> Table:
+def _extension_share(text: str, sample: int = 20_000) -> float:
+    """Of the first ``sample`` non-ASCII characters, the share outside KS X 1001 (CP949's extension area)."""
+    wide = [c for c in text if ord(c) > 0x7F][:sample]
+    if not wide:
+        return 0.0
+    outside = 0
+    for c in wide:
+        b = c.encode("cp949")
+        outside += len(b) == 2 and (b[0] < 0xA1 or b[1] < 0xA1)
+    return outside / len(wide)
+
+
+def _read_delimited(path: Path, data: bytes, fmt: str, limits: ImportLimits) -> Table:
     import csv
     import io
 
     text, encoding = decode(path, data)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
+    records: list[list[str]] = []
     try:
-        records = list(reader)
+        for record in reader:
+            records.append(record)
+            if len(records) > limits.max_rows + 1:  # the header and one too many: stop reading here
+                break
     except csv.Error as e:
         raise SourceError(f"{path}:row {reader.line_num}: not valid {fmt.upper()} ({e})") from None
     return _from_records(path, fmt, records, encoding)
@@ -119,7 +179,7 @@ def _read_delimited(path: Path, data: bytes, fmt: str) -> Table:
 
 def _from_records(path: Path, fmt: str, records: list[list[Any]], encoding: str | None = None) -> Table:
     """The first non-empty record is the header; rows keep their 1-based position in the file."""
-    numbered = [(n, [_cell(v) for v in r]) for n, r in enumerate(records, 1)]
+    numbered = [(n, [restore_cell(_cell(v)) for v in r]) for n, r in enumerate(records, 1)]
     start = next((i for i, (_, r) in enumerate(numbered) if any(r)), None)
     if start is None:
         raise SourceError(f"{path}: the file is empty (expected a header row such as 질문, 답변, 카테고리)")
@@ -158,11 +218,19 @@ def _cell(value: Any) -> str:
 # --- xlsx -----------------------------------------------------------------------------------------
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> Table:
+MAX_XLSX_COLUMNS = 256  # columns read from a sheet: an FAQ has a dozen; a sheet may claim 16,384
+
+
+def _read_xlsx(path: Path, sheet: str | None, limits: ImportLimits) -> Table:
     try:
         from openpyxl import load_workbook
     except ImportError:  # pragma: no cover - a dependency of kb
         raise ImportError("reading xlsx needs openpyxl: pip install openpyxl") from None
+    size = unzipped_size(path)
+    if size is not None and size > limits.max_xlsx_bytes:
+        raise SourceError(f"{path}: the workbook unzips to {megabytes(size)}, more than the "
+                          f"{megabytes(limits.max_xlsx_bytes)} an import reads (save the FAQ sheet alone as xlsx "
+                          "or CSV, or raise KB_IMPORT_MAX_XLSX_BYTES)")
     try:
         book = load_workbook(path, read_only=True, data_only=True)  # data_only: a formula's value, not its text
     except Exception as e:  # openpyxl raises many kinds (zip, XML, its own) for a file that is no workbook
@@ -174,7 +242,16 @@ def _read_xlsx(path: Path, sheet: str | None) -> Table:
             ws = book[sheet]
         else:
             raise SourceError(f"{path}: no sheet named `{sheet}` (sheets: {', '.join(book.sheetnames)})")
-        table = _from_records(path, "xlsx", [list(r) for r in ws.iter_rows(values_only=True)])
+        records: list[list[Any]] = []
+        # a fixed width: a sheet's own dimension may claim 16,384 columns, or too few (some writers put "A1")
+        for r in ws.iter_rows(values_only=True, max_col=MAX_XLSX_COLUMNS, max_row=limits.max_rows + 2):
+            width = len(r)
+            while width and r[width - 1] is None:
+                width -= 1
+            records.append(list(r[:width]))
+            if len(records) > limits.max_rows + 1:
+                break
+        table = _from_records(path, "xlsx", records)
         table.notes.append(f"sheet {ws.title}")
         return table
     finally:
@@ -184,12 +261,19 @@ def _read_xlsx(path: Path, sheet: str | None) -> Table:
 # --- JSON -----------------------------------------------------------------------------------------
 
 
-def _load_json(path: Path, data: bytes) -> Any:
+def _load_json(path: Path, data: bytes, limits: ImportLimits) -> Any:
     text, _ = decode(path, data)
+    too_deep = SourceError(f"{path}: the JSON nests more than {limits.max_depth} levels deep (an FAQ needs 3: "
+                           "a list of objects holding lists; raise KB_IMPORT_MAX_DEPTH)")
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:  # deeper than Python's parser goes: far past any limit
+        raise too_deep from None
+    if json_depth(doc, limits.max_depth) > limits.max_depth:
+        raise too_deep
+    return doc
 
 
 def _read_json(path: Path, doc: Any) -> Table:
