@@ -23,7 +23,7 @@ from kb.limits import (
 )
 
 DEFAULT_MODEL = "multilingual-e5-small"
-PRECISIONS = ("fp32", "int8", "fp32e16", "fp32e8", "int8e8", "int8att")  # kb.model.export.RECIPES
+PRECISIONS = ("fp32", "int8")
 LEARN_MODES = ("auto", "review", "off")  # KB_LEARN, see kb.feedback.learning
 
 

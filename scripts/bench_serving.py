@@ -65,6 +65,29 @@ def paired(first: Any, second: Any, queries: list[str]) -> tuple[list[float], li
     return a, b
 
 
+def timed_bare(bare: Any, queries: list[str]) -> list[float]:
+    out = []
+    for q in queries:
+        t = time.perf_counter()
+        bare.embed_queries([q])
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def bare_throughput(embedder: Any, queries: list[str]) -> float:
+    """Queries/s of the bare model with one single-threaded run per core at once (no server, no HTTP)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kb.model.onnx import OnnxEmbedder
+
+    bare = OnnxEmbedder(embedder._path.parent, embedder.precision, threads=1, concurrency=cores())
+    bare.embed_queries(["배송 조회"])
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cores()) as pool:
+        list(pool.map(lambda q: bare.embed_queries([q]), queries))
+    return len(queries) / (time.perf_counter() - started)
+
+
 def server_pids(root: int) -> list[int]:
     """``root`` and its descendants (uvicorn's workers are children of the supervisor)."""
     parents: dict[int, list[int]] = {}
@@ -80,6 +103,18 @@ def server_pids(root: int) -> list[int]:
         out.append(pid)
         todo += parents.get(pid, [])
     return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def memory(pids: list[int]) -> tuple[float, float]:
@@ -181,7 +216,10 @@ def serving_figures(index_dir: Path, embedder: Any, queries: list[str], fresh: l
                 http.get("/search", params={"q": q, "k": 5}).raise_for_status()
 
             model_b, kb_http = paired(lambda q: bare.embed_queries([q]), get, queries[n:])
+        pids = server_pids(proc.pid)
+        server_cpu, own_cpu = cpu_seconds(pids), time.process_time()
         rate, p50, p95, errors = throughput(base, fresh[:400], clients=8)
+        server_cpu, own_cpu = cpu_seconds(pids) - server_cpu, time.process_time() - own_cpu
         burst = throughput(base, fresh[400:1040] or fresh[:640], clients=32)
         time.sleep(0.5)
         pids = server_pids(proc.pid)
@@ -190,17 +228,30 @@ def serving_figures(index_dir: Path, embedder: Any, queries: list[str], fresh: l
         proc.terminate()
         proc.wait(timeout=20)
     bare_p50 = pct(model_a + model_b, 50)
-    ratio_proc = pct(kb_proc, 50) / pct(model_a, 50)
-    ratio_http = pct(kb_http, 50) / pct(model_b, 50)
-    limit = cores() * 1000 / bare_p50
-    print(f"  bare model          p50 {bare_p50:6.1f} ms  (tokenizer + ONNX Runtime, 1 thread, {embedder.precision})")
+    # the limit of the clients' own queries (paraKQC's are longer than the sample's): the bare model on 200 of them
+    fresh_p50 = pct(timed_bare(bare, fresh[:200]), 50)
+    bare_rate = bare_throughput(embedder, fresh[:400])
+    # the median of each query's own ratio: a query and its bare model run are timed a moment apart, under the same load
+    ratio_proc = pct([k / m for k, m in zip(kb_proc, model_a, strict=True)], 50)
+    ratio_http = pct([k / m for k, m in zip(kb_http, model_b, strict=True)], 50)
+    limit = cores() * 1000 / fresh_p50
+    print(f"  bare model          p50 {bare_p50:6.1f} ms  (tokenizer + ONNX Runtime, 1 thread, {embedder.precision}; "
+          f"{pct(model_a, 50):.1f} beside kb in process, {pct(model_b, 50):.1f} beside HTTP)")
     print(f"  kb in process       p50 {pct(kb_proc, 50):6.1f} ms  {ratio_proc:.2f}x the bare model "
-          f"(alternating with it, {n} queries)")
+          f"(median ratio per query, alternating with it, {n} queries)")
     print(f"  kb over HTTP        p50 {pct(kb_http, 50):6.1f} ms  {ratio_http:.2f}x the bare model "
-          f"(alternating with it, {len(queries) - n} queries; p95 {pct(kb_http, 95):.1f} ms)")
+          f"(median ratio per query, alternating with it, {len(queries) - n} queries; p95 {pct(kb_http, 95):.1f} ms)")
     print(f"  8 clients           {rate:6.1f} requests/s = {rate / limit:.0%} of the model limit "
-          f"({cores()} cores x 1000 / {bare_p50:.1f} ms = {limit:.0f}/s); p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
+          f"({cores()} cores x 1000 / {fresh_p50:.1f} ms, the bare p50 of "
+          f"these queries, = {limit:.0f}/s); p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
           f"{errors} errors")
+    served = len(fresh[:400])
+    print(f"  CPU per search      server {server_cpu / served * 1000:.1f} ms (the bare model {fresh_p50:.1f}), the "
+          f"8 clients themselves {own_cpu / served * 1000:.1f} ms, on the same {cores()} cores: with every core "
+          f"its own, the server would answer {cores() * served / server_cpu:.0f}/s = "
+          f"{fresh_p50 * served / server_cpu / 1000:.0%} of the model limit")
+    print(f"  bare model at once  {bare_rate:6.1f} queries/s = {bare_rate / limit:.0%} of the model limit ({cores()} "
+          "single-threaded runs at a time, no server: what this machine gives the model alone now)")
     print(f"  32 clients          {burst[0]:6.1f} requests/s, p95 {burst[2]:.0f} ms, {burst[3]} errors; then the "
           f"server's {len(pids)} process(es): PSS {pss:.0f} MiB, RSS {rss:.0f} MiB")
     print(f"  start-up            {startup:6.2f} s to the first healthy /health")

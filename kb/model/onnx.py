@@ -3,8 +3,10 @@
 The export (made once by :mod:`kb.model.export`) lives in ``<cache_dir>/models/multilingual-e5-small-<sha12>-onnx/``:
 ``model.onnx`` (float32, equal to the torch model), ``model_int8.onnx`` (int8 matrix multiplications, dynamically
 quantised: faster, vectors differ slightly), each with its weights in a ``.data`` file beside it, ``tokenizer.json``,
-and a marker with each file's size and sha256. :class:`OnnxEmbedder` runs it on ``onnxruntime`` and ``marisa-trie``
-alone (:mod:`kb.model.tokenizer` gives tokenizer.json's ids in 6 MiB of RSS, where ``tokenizers`` took 281).
+and a marker with each file's size and sha256. In both, the word-embedding table is stored as int8 blocks that give
+its float32 values back exactly (:mod:`kb.model.shrink`): 194 and 131 MB in place of 470 and 407.
+:class:`OnnxEmbedder` runs it on ``onnxruntime`` and ``marisa-trie`` alone (:mod:`kb.model.tokenizer` gives
+tokenizer.json's ids in 6 MiB of RSS, where ``tokenizers`` took 281).
 
 Importing this module is cheap: numpy, onnxruntime and marisa_trie are imported where used.
 """
@@ -31,21 +33,13 @@ if TYPE_CHECKING:
     import onnxruntime
 
 EXPORT_MARKER = "kb-onnx-complete.json"
-# KB_PRECISION -> graph file. "e8": the word-embedding table as int8 rows with a scale each, "e16": as float16
-# (kb.model.shrink; its values came from 4-bit blocks, so both keep them nearly exactly); "int8": dynamically
-# quantised matrix multiplications, "int8att": only the attention's (kb.model.export says how each is made).
-MODEL_FILES: dict[str, str] = {
-    "fp32": "model.onnx",
-    "int8": "model_int8.onnx",
-    "fp32e16": "model_e16.onnx",
-    "fp32e8": "model_e8.onnx",
-    "int8e8": "model_int8_e8.onnx",
-    "int8att": "model_int8att_e8.onnx",
-}
+MODEL_FILES: dict[str, str] = {"fp32": "model.onnx", "int8": "model_int8.onnx"}
 TOKENIZER_FILE = "tokenizer.json"
 # The weights sit beside each graph as "<file>.data": ONNX Runtime memory-maps such external data, so the
-# 384 MB word-embedding table costs resident memory only for the rows that queries touch (fp32 server RSS
-# measured 845 MB with the weights inside the .onnx file, 460 MB with them outside).
+# word-embedding table costs resident memory only for the pages that queries touch (fp32 server RSS measured
+# 845 MB with the weights inside the .onnx file, 460 MB with them outside). With the file in the page cache the
+# kernel maps up to 64 KB around each touched row, so the table's size still counts: one fp32 session after
+# 200 queries, RSS 370 MB with the float32 table (384 MB), 244 MB with the int8 one (96 MB + 12 MB of scales).
 EXPORT_FILES = (*(f for name in MODEL_FILES.values() for f in (name, name + ".data")), TOKENIZER_FILE)
 # Bump when the exported files change, so older exports are redone.
 EXPORT_VERSION = 3
@@ -191,12 +185,12 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.query_tokens = max(3, min(query_tokens, MAX_LENGTH))  # <s>, one token, </s>
         self.prompts: dict[str, str] = dict(marker["prompts"])
-        # Defaults, measured on 2 cores with scripts/bench_onnx.py (fp32): one query runs fastest on both cores
-        # (p50 25 ms; one thread 30 ms); two runs at once serve 8 concurrent clients best (44 queries/s; one
-        # run at a time 37); a build's batches go fastest as single-threaded runs side by side (112 texts/s;
-        # one two-threaded run at a time 93).
+        # Defaults: one thread per run and one run per core. Two threads do not make one short query faster (fp32,
+        # 2-core EPYC: 15.8 vs 16.0 ms for the session), and a server's concurrent queries each get a core instead of
+        # two runs of two threads sharing two cores; a build's batches go fastest as single-threaded runs side by side
+        # (112 texts/s; one two-threaded run at a time 93). Measured with scripts/bench_onnx.py and bench_serving.py.
         cores = _cpu_count()
-        self.threads = threads or cores
+        self.threads = threads or 1
         self.concurrency = concurrency or cores
         self._path = folder / MODEL_FILES[precision]
         self._slots = threading.BoundedSemaphore(self.concurrency)

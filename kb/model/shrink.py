@@ -25,6 +25,7 @@ TABLE_KINDS = ("fp16", "int8")
 # int8 scales per block of 32 columns: the 4-bit blocks of kb.model.q4, so the values are kept exactly
 # (one scale per row lost one of 648 StackFAQ queries at hit@1).
 INT8_BLOCK = 32
+_CHUNK = 1 << 15  # blocks quantised at a time
 
 
 def word_table_gather(model: onnx.ModelProto) -> tuple[int, str]:
@@ -63,6 +64,19 @@ def quantize_rows(table: np.ndarray, block: int | None = None) -> tuple[np.ndarr
     if width % block:
         raise ModelError(f"a table of {width} columns does not split into blocks of {block}")
     blocks = np.asarray(table, dtype=np.float32).reshape(-1, block)
+    values = np.empty(blocks.shape, dtype=np.int8)
+    scales = np.empty(len(blocks), dtype=np.float32)
+    for start in range(0, len(blocks), _CHUNK):  # chunks: a few MB of temporaries instead of the table's size
+        end = start + _CHUNK
+        values[start:end], scales[start:end] = _quantize_blocks(blocks[start:end])
+    shape = (rows, width // block)
+    return values.reshape(*shape, block), scales.reshape(*shape, 1)
+
+
+def _quantize_blocks(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 values and scales of float32 blocks [n, block]: the rule of :func:`quantize_rows`."""
+    import numpy as np
+
     peak = np.abs(blocks).max(axis=1)
     scales = np.where(peak > 0, peak / np.float32(127), np.float32(1)).astype(np.float32)
     values = np.clip(np.rint(blocks / scales[:, None]), -127, 127).astype(np.int8)
@@ -76,8 +90,7 @@ def quantize_rows(table: np.ndarray, block: int | None = None) -> tuple[np.ndarr
         done = todo[exact]
         scales[done], values[done] = step[exact], q[exact].astype(np.int8)
         todo = todo[~exact]
-    shape = (rows, width // block)
-    return values.reshape(*shape, block), scales.reshape(*shape, 1)
+    return values, scales
 
 
 def shrink_word_table(model: onnx.ModelProto, kind: str, block: int | None = INT8_BLOCK) -> onnx.ModelProto:

@@ -44,6 +44,21 @@ def test_search_shape_and_one_hit_per_article(client: TestClient) -> None:
     assert set(top) >= {"article_id", "title", "question", "answer", "snippet", "category", "locale", "score"}
 
 
+def test_search_json_is_the_schema_and_searches_run_two_per_core(client: TestClient,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route renders SearchOut itself (one thread hop, no second validation): the same JSON as the schema."""
+    import os
+
+    from kb.app.routes.search import search_threads
+    from kb.app.schemas import SearchOut
+
+    r = client.get("/search", params={"q": "비번 까먹었어요"})
+    assert r.headers["content-type"] == "application/json"
+    assert SearchOut.model_validate_json(r.content).model_dump(mode="json") == r.json()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert search_threads() == 6
+
+
 def test_filters(client: TestClient) -> None:
     body = client.get("/search", params={"q": "refund", "locale": "en"}).json()
     assert [h["article_id"] for h in body["results"]] == ["en-refund"]

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from kb import cli
-from kb.cli.serve import SERVER_OPTIONS
+from kb.cli.serve import SERVER_OPTIONS, default_workers
 
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]:
     """What ``uvicorn.run`` was called with; the environment is a copy without ``KB_*`` (restored after)."""
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("KB_")})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # a 2-core machine
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append((app, options)))
     monkeypatch.setattr("kb.app.factory.create_app", lambda settings: ("app", settings.index_dir))
@@ -46,6 +47,25 @@ def test_workers_get_the_settings_through_the_environment(runs: list[Any], small
     assert os.environ["KB_HOST"] == "0.0.0.0" and "KB_DATABASE_URL" not in os.environ  # unset stays unset
 
 
+def test_workers_default_to_one_per_four_cores_of_the_machine(runs: list[Any], small_index: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [default_workers(n) for n in (1, 2, 4, 7, 8, 16)] == [1, 1, 1, 1, 2, 4]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert cli.main(["serve", "--index", str(small_index)]) == 0
+    [(app, options)] = runs
+    assert app == "kb.app.factory:app_from_env" and options["workers"] == 2 and os.environ["KB_WORKERS"] == "2"
+
+
+def test_workers_asked_for_win_over_the_machine_default(runs: list[Any], small_index: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    os.environ["KB_WORKERS"] = "1"
+    assert cli.main(["serve", "--index", str(small_index)]) == 0
+    assert cli.main(["serve", "--index", str(small_index), "--workers", "3"]) == 0
+    [(one, _), (three, options)] = runs
+    assert one == ("app", small_index) and three == "kb.app.factory:app_from_env" and options["workers"] == 3
+
+
 def test_serve_starts_on_the_intact_build_when_current_is_damaged(small_index: Path, small_kb: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The real app (fake model) under a stand-in for uvicorn that starts it, asks it, and stops it."""
@@ -61,6 +81,7 @@ def test_serve_starts_on_the_intact_build_when_current_is_damaged(small_index: P
     damaged = (small_index / "current").resolve()
     overwrite(damaged / LEXICAL_ARRAY)
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("KB_")})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # one process
     answers: list[Any] = []
 
     def serve(app: Any, **options: Any) -> None:

@@ -21,5 +21,6 @@ def test_export_files_match_their_marker(real_cache: Path) -> None:
     assert marker["check"]["fp32_min_cosine"] >= 0.9999 and marker["check"]["int8_min_cosine"] >= 0.98
     for name in EXPORT_FILES:
         assert sha256_file(folder / name) == marker["files"][name]["sha256"], name
-    assert 400e6 < (folder / "model.onnx.data").stat().st_size < 500e6  # float32
+    # float32 but for the word-embedding table, int8 blocks (96 MB + 12 MB of scales in place of 384 MB)
+    assert 150e6 < (folder / "model.onnx.data").stat().st_size < 250e6
     assert (folder / "model_int8.onnx.data").stat().st_size < 0.9 * (folder / "model.onnx.data").stat().st_size

@@ -63,7 +63,8 @@ class UnansweredOut(BaseModel):
 
 
 class SearchLogIn(BaseModel):
-    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, pattern=r"\S", description="the settled query")
+    query: str = Field(min_length=1, max_length=MAX_FEEDBACK_QUERY_CHARS, pattern=r"\S",
+                       description="the settled query")
     search_id: str = Field(min_length=3, max_length=searchids.MAX_ID_CHARS, pattern=searchids.ID_PATTERN,
                            description="the search_id /search returned for this query: the decision, top article and "
                                        "confidence logged are the server's, taken from it")
@@ -160,7 +161,7 @@ def unanswered(request: Request, svc: ServiceDep, body: UnansweredIn) -> Unanswe
 
 
 @router.post("/searches", status_code=201, response_model=UnansweredOut, tags=["web"],
-             responses={403: {"model": ErrorOut, "description": "search_id was not issued for this query, or has expired"},
+             responses={403: {"model": ErrorOut, "description": "search_id not issued for this query, or expired"},
                         409: {"model": ErrorOut, "description": "this search_id was logged already"}, **UNAVAILABLE,
                         **ERROR_RESPONSES})
 def log_search(request: Request, svc: ServiceDep, body: SearchLogIn) -> UnansweredOut:
