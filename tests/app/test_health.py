@@ -141,3 +141,15 @@ def test_health_probes_the_store_before_any_write(small_settings: Settings, monk
         health = _eventually(lambda: (h := c.get("/health").json())["status"] == "degraded" and h)
         assert health and health["problems"] == ["database unreachable: connection refused"]
         assert c.get("/search", params={"q": "반품"}).status_code == 200  # searches go on meanwhile
+
+
+def test_the_gap_report_on_a_damaged_build_answers_from_the_intact_one(two_builds: tuple[Settings, Path, Path]) -> None:
+    """/admin/gaps.json searched the serving build directly: a damaged one gave a 500."""
+    settings, current, older = two_builds
+    with TestClient(create_app(settings, embedder=FakeEmbedder(), watch=False)) as c:
+        for query in ("반품하고 싶어요 어떻게", "환불 언제 돼요"):
+            assert c.post("/unanswered", json={"query": query, "kind": "none"}).status_code == 201
+        overwrite(current / LEXICAL_ARRAY)
+        r = c.get("/admin/gaps.json", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        assert c.get("/health").json()["build"] == older.name

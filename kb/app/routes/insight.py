@@ -17,6 +17,8 @@ from kb.app.deps import ServiceDep, app_state
 from kb.app.errors import ADMIN_RESPONSES
 from kb.app.i18n import choose_lang
 from kb.app.routes.pages import page_response
+from kb.app.service import SearchUnavailable
+from kb.errors import KBError
 from kb.feedback.fixjobs import FixStatus
 from kb.feedback.gapmarks import Askers, handled_json
 from kb.feedback.gaps import Suggestion, VectorCache, find_gaps
@@ -68,7 +70,19 @@ def gap_groups(svc: KBService, state: InsightState, days: int, limit: int = GROU
     suggested article's title, the articles voted "not helpful" for its queries (never suggested) and its shown
     queries that an article or a draft asks already (``status``: open | partly_handled | handled; see
     :mod:`kb.feedback.gapmarks`). The first call after a start embeds every gap query; later ones the new ones."""
-    groups = find_gaps(svc.store, svc.searcher, days=days, limit=limit, cache=state.vectors, memo=state.suggestions)
+    try:
+        groups = find_gaps(svc.store, svc.searcher, days=days, limit=limit, cache=state.vectors, memo=state.suggestions)
+    except KBError:
+        raise
+    except Exception:  # numpy, bm25s or FAISS reading a damaged build: checked (damage falls back), then once more
+        svc.check_serving()
+        try:
+            groups = find_gaps(svc.store, svc.searcher, days=days, limit=limit, cache=state.vectors,
+                               memo=state.suggestions)
+        except KBError:
+            raise
+        except Exception as e:
+            raise SearchUnavailable("the gap report failed on the index: an editor must run `kb build`") from e
     if len(state.suggestions) > 5000:  # mostly suggestions made on builds gone since: start again
         state.suggestions.clear()
     askers = state.askers.read(svc.settings.articles_dir, svc.index.articles.values())
