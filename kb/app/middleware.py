@@ -74,12 +74,21 @@ def _trusted(ip: Address | None, networks: tuple[Network, ...]) -> bool:
     return ip is not None and any(ip.version == n.version and ip in n for n in networks)
 
 
+def _who(ip: Address) -> str:
+    """A client's identity: its IPv4 address, or its IPv6 /64 network."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
 def client_address(request_or_scope: HTTPConnection | Scope, trusted: tuple[str, ...] | None = None) -> str:
     """The client's address: the socket peer, or, when the peer is a trusted proxy, the right-most
     ``X-Forwarded-For`` address that is not itself a trusted proxy.
 
     ``trusted`` defaults to the app's ``settings.trusted_proxies``. Never raises: a malformed header
-    falls back to the peer (the proxy that sent it), since a client cannot choose that one.
+    falls back to the peer (the proxy that sent it), since a client cannot choose that one. An IPv6 client is
+    its /64 network (``2001:db8:1:2::/64``): one subscriber gets a whole /64 and can pick any address in it, so
+    per-client budgets, key throttles and "one client counts once" would otherwise be 2^64 clients.
     """
     scope: Scope = request_or_scope.scope if isinstance(request_or_scope, HTTPConnection) else request_or_scope
     client = scope.get("client")
@@ -91,7 +100,7 @@ def client_address(request_or_scope: HTTPConnection | Scope, trusted: tuple[str,
     peer = _parse_ip(peer_text)
     networks = _networks(trusted) if trusted else ()
     if not _trusted(peer, networks):
-        return str(peer) if peer is not None else peer_text
+        return _who(peer) if peer is not None else peer_text
     # every X-Forwarded-For line, in order; each proxy appends the address it saw on the right
     hops = [item for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
             for item in value.decode("latin-1").split(",")]
@@ -101,10 +110,10 @@ def client_address(request_or_scope: HTTPConnection | Scope, trusted: tuple[str,
         if ip is None:
             break  # garbage where the client's address should be: do not believe anything further left
         if not _trusted(ip, networks):
-            return str(ip)
+            return _who(ip)
         furthest = ip
     # only proxies (a request from inside), or a malformed hop: the furthest proxy we can vouch for
-    return str(furthest) if furthest is not None else peer_text
+    return _who(furthest) if furthest is not None else peer_text
 
 
 # --- answers sent before the app runs -----------------------------------------------------------

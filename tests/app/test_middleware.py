@@ -41,8 +41,10 @@ def scope(peer: str | None, *xff: str | bytes, trusted: tuple[str, ...] = TRUSTE
     ("10.0.0.5", ("",), "10.0.0.5"),
     ("10.0.0.5", (b"\xff\xfe\x00, ,,",), "10.0.0.5"),
     ("10.0.0.5", ("1.2.3.4:5678",), "1.2.3.4"),
-    ("10.0.0.5", ("[2001:db8::1]:443",), "2001:db8::1"),
-    ("fd00::1", ("2001:db8::2",), "2001:db8::2"),
+    ("10.0.0.5", ("[2001:db8::1]:443",), "2001:db8::/64"),  # an IPv6 client is its /64: it holds all of it
+    ("fd00::1", ("2001:db8::2",), "2001:db8::/64"),
+    ("2001:db8:1:2:aaaa::7", (), "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::7", (), "2001:db8:1:3::/64"),
     ("::ffff:1.2.3.4", (), "1.2.3.4"),  # an IPv4 client on a dual-stack socket
     ("::ffff:10.0.0.5", ("1.2.3.4",), "1.2.3.4"),
     ("testclient", ("1.2.3.4",), "testclient"),
@@ -51,6 +53,16 @@ def scope(peer: str | None, *xff: str | bytes, trusted: tuple[str, ...] = TRUSTE
 def test_client_address(peer: str | None, xff: tuple[str, ...], expected: str) -> None:
     assert client_address(scope(peer, *xff)) == expected
     assert client_address(HTTPConnection(scope(peer, *xff))) == expected  # a Request works the same
+
+
+def test_an_ipv6_client_cannot_be_many_clients_by_changing_its_address(make_client: Callable[..., TestClient]) -> None:
+    """One subscriber holds a whole /64: a fresh address per request gave a fresh search budget each time."""
+    client = make_client(peer=("10.0.0.5", 50000), trusted_proxies=("10.0.0.0/8",), rate_search="2/minute")
+    statuses = [client.get("/search", params={"q": "반품"}, headers={"X-Forwarded-For": f"2001:db8:7:7:{n:x}::1"})
+                .status_code for n in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    other = client.get("/search", params={"q": "반품"}, headers={"X-Forwarded-For": "2001:db8:7:8::1"})
+    assert other.status_code == 200  # the next /64 is another subscriber
 
 
 def test_client_address_without_trusted_proxies_ignores_the_header() -> None:
