@@ -19,7 +19,6 @@ from kb.app.guard import BuildGuard
 from kb.articles.site import Site, load_site
 from kb.errors import KBError
 from kb.feedback.connect import open_engine
-from kb.feedback.engine import StoreUnavailable
 from kb.feedback.evidence import Evidence
 from kb.feedback.fixjobs import FixJobs
 from kb.feedback.keyfails import KeyFailures
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PRUNE_EVERY = 3600.0  # seconds between deletions of search-log rows older than KB_LOG_DAYS
 CHECK_WAIT = 2.0  # seconds a failed search waits for the check of its build (hashing the sample's 1.8 MB: ~4 ms)
-STORE_CHECK_EVERY = 5.0  # seconds /health reuses the feedback store's last probe
 log = logging.getLogger("kb.app")
 
 
@@ -83,9 +81,7 @@ class KBService:
         if self.fallback:
             log.warning("kb: %s (%s)", self.fallback, "; ".join(self.guard.damaged.values()))
         self.last_reload_error: str | None = None
-        self._store_due = 0.0
-        self._store_probing = threading.Lock()
-        self._store_problem()  # probed now, in the background: a database that is away shows before any write
+        self.store.check()  # probed now, in the background: a database that is away shows before any write
         # Kiwi loads (~1.2 s) now, not on the first customer's query. Not in a thread beside serving: its loader
         # holds Python's GIL (measured: other threads stalled ~1 s of its 1.2 s), so serving would wait anyway;
         # this way a service that answers /health is ready for queries.
@@ -235,27 +231,10 @@ class KBService:
             out.append(self.fallback)
         if self.last_reload_error:
             out.append(f"the newest build failed to load; still serving the previous one ({self.index.build_id})")
-        problem = self._store_problem()
+        problem = self.store.check()
         if problem:
             out.append(problem)
         return out
-
-    def _store_problem(self) -> str | None:
-        """The feedback store's problem, probed in the background at most every :data:`STORE_CHECK_EVERY`
-        seconds: a replica started while its database is away would otherwise say "ok" until its first write."""
-        now = time.monotonic()
-        if now >= self._store_due and self._store_probing.acquire(blocking=False):
-            self._store_due = now + STORE_CHECK_EVERY
-            threading.Thread(target=self._probe_store, name="kb-store-check", daemon=True).start()
-        return self.store.problem
-
-    def _probe_store(self) -> None:
-        try:
-            self.store.engine.rows("SELECT 1")  # sets (or clears) the engine's problem
-        except StoreUnavailable:
-            pass
-        finally:
-            self._store_probing.release()
 
     def close(self) -> None:
         self.signins.close()  # stops its retries; the engine it shares with the store closes once

@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -66,6 +67,9 @@ def since(days: int) -> str:
     return (datetime.now(timezone.utc).date() - timedelta(days=max(0, int(days)))).isoformat()
 
 
+PROBE_EVERY = 5.0  # seconds between check()'s probes of a store that seems well
+
+
 class Engine:
     """Connections and transactions; engines override :meth:`run` (and :meth:`sql` for their placeholders)."""
 
@@ -74,6 +78,7 @@ class Engine:
     def __init__(self) -> None:
         self.problem: str | None = None  # why the store is unusable right now, for /health (no paths)
         self._probing = threading.Lock()  # held while check()'s background probe runs
+        self._probe_due = 0.0  # monotonic time of check()'s next probe while all seems well
         self._salt: str | None = None
 
     def describe(self) -> str:  # pragma: no cover - engines override
@@ -90,11 +95,14 @@ class Engine:
         """Why the store is unusable (``None`` when it works), for ``/health``; answers at once.
 
         ``problem`` alone is only as fresh as the last request: a replica that nobody wrote to since the
-        database came back would report it down for ever. So while there is a problem, each call starts a
-        probe in the background (one at a time; a probe that fails clears nothing), and a later call sees
-        its result: a readiness check never waits on a database that is away.
+        database came back would report it down for ever, and one started while it is away would say "ok"
+        until its first write. So while there is a problem each call, and otherwise the first call and then
+        one every :data:`PROBE_EVERY` seconds, starts a probe in the background (one at a time), and a later
+        call sees its result: a readiness check never waits on a database that is away.
         """
-        if self.problem is not None and self._probing.acquire(blocking=False):
+        now = time.monotonic()
+        if (self.problem is not None or now >= self._probe_due) and self._probing.acquire(blocking=False):
+            self._probe_due = now + PROBE_EVERY
             threading.Thread(target=self._probe, name="kb-store-probe", daemon=True).start()
         return self.problem
 
