@@ -16,6 +16,23 @@ from kb.feedback.engine import Engine, StoreUnavailable, T, log
 _CORRUPT = ("file is not a database", "malformed", "not a database")
 
 
+def _use_wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
+    """Switch the file to WAL (persistent: stored in the file). Changing the journal mode does not wait for
+    another connection's lock as statements do (the busy timeout): workers starting together on a new file got
+    "database is locked" at once. So the mode is read first (WAL already: nothing to do) and the switch retried
+    within the busy timeout."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SQLiteEngine(Engine):
     dialect = sch.SQLITE
 
@@ -39,7 +56,7 @@ class SQLiteEngine(Engine):
         db = self._open()
         try:
             if begin == "BEGIN IMMEDIATE":
-                db.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+                _use_wal(db)
             db.execute(begin)
             try:
                 result = work(db)
