@@ -18,6 +18,10 @@ cold vs learned. Then poison, pointed at the evaluation half's wordings, each at
     state the limit, not as a pass.
 
 For the poison runs the table gives hit@1 of the poisoned wordings cold and after (no honest evidence learned).
+
+``--folds K`` measures closer to learning from a whole dev set: the queries are split in K parts by the same kind
+of salted hash, and each part is evaluated after learning from the other K - 1 (with K = 4, from three quarters);
+the figures pool the K parts. No poison runs then.
 Benchmarks live in ``$KB_BENCHMARKS`` (default ``../shared/benchmarks``).
 """
 
@@ -62,12 +66,41 @@ def wrong_articles(queries: list[Any], article_ids: list[str], searcher: Any, ne
     return out
 
 
+def fold_of(query: str, folds: int) -> int:
+    """The fixed K-way split of ``--folds``."""
+    return hashlib.sha256(f"kb-cv\x1f{query}".encode()).digest()[0] % folds
+
+
+def cross_validate(articles: list[Any], queries: list[Any], folds: int, embedder: Any,
+                   cold_root: Path) -> dict[str, Any]:
+    """Each fold evaluated after learning from the others; hit@1 and the decision's answers pooled over the folds."""
+    from kb.evaluate import Event, compare_learning
+
+    runs = []
+    for k in range(folds):
+        held = [q for q in queries if fold_of(q.query, folds) == k]
+        events = [Event(q.query, q.relevant_ids) for q in queries if fold_of(q.query, folds) != k]
+        runs.append((len(held), compare_learning(articles, events, held, embedder, cold_root,
+                                                 cold_root.with_name(cold_root.name + "-folds"))))
+    out: dict[str, Any] = {"folds": folds, "queries": sum(n for n, _ in runs)}
+    for side in ("cold", "learned"):
+        hits = sum(n * r[side]["hit@1"] for n, r in runs)
+        answered = [n * r[side]["decision"]["answer_coverage"] for n, r in runs]
+        right = sum(a * r[side]["decision"]["answer_precision"] for a, (_, r) in zip(answered, runs, strict=True))
+        out[side] = {"hit@1": hits / out["queries"], "answer_precision": right / max(sum(answered), 1e-9),
+                     "answer_coverage": sum(answered) / out["queries"],
+                     "worst_fold_precision": min(r[side]["decision"]["answer_precision"] for _, r in runs)}
+    out["learned_questions"] = [r["learning"]["questions"] for _, r in runs]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--benchmarks", type=Path, default=None, help="folder holding the benchmark sets")
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--no-poison", action="store_true", help="only the learning runs")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    parser.add_argument("--folds", type=int, default=0, help="K-fold: learn from K-1 parts, evaluate on the other")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -92,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         cold_root = eval_index_root(settings, faq)
         assert cold_root is not None
         learned_root = cold_root.with_name(cold_root.name + "-learned")
+        if args.folds > 1:
+            results[name] = cross_validate(articles, queries, args.folds, embedder, cold_root)
+            print(f"  {name}: {args.folds} folds done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            continue
 
         honest = [Event(q.query, q.relevant_ids) for q in learn_half]  # each line another customer
         out = {"split": {"learn": len(learn_half), "eval": len(eval_half)},
@@ -118,8 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
+    if args.folds > 1:
+        print_folds(results, settings.model)
+        return 0
     print_tables(results, settings.model)
     return 0
+
+
+def print_folds(results: dict[str, dict[str, Any]], model: str) -> None:
+    k = next(iter(results.values()))["folds"] if results else 0
+    print(f"each of {k} parts of the dev queries evaluated after learning from the other {k - 1}; model: {model}")
+    print(f"{'set':<10} {'queries':>7} {'hit@1':>13} {'ans.prec':>13} {'ans.cov':>13} {'worst fold prec':>15}")
+    for name, r in results.items():
+        c, x = r["cold"], r["learned"]
+        print(f"{name:<10} {r['queries']:>7} {c['hit@1']:.4f}→{x['hit@1']:.4f} "
+              f"{c['answer_precision']:.4f}→{x['answer_precision']:.4f} "
+              f"{c['answer_coverage']:.4f}→{x['answer_coverage']:.4f} {x['worst_fold_precision']:>15.4f}")
 
 
 def print_tables(results: dict[str, dict[str, Any]], model: str) -> None:

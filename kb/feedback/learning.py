@@ -22,9 +22,10 @@ The guards, in order:
    ranked the article within :attr:`Policy.top` for the wording when it was recorded (the server's rank).
    Evidence pointing further away (a customer who found the article by browsing, a reformulation to a
    far-off article, or a wrong article) makes the pair ``pending``, for the editors. So no number of clients
-   can teach kb an article it does not already consider plausible. Inside that set, customers alone only add
-   wordings to the article kb already ranks first (:attr:`Policy.customer_top`): moving a wording to kb's
-   runner-up is a re-ranking, which a crowd of strangers could fake, so it needs an agent's copy or an editor.
+   can teach kb an article it does not already consider plausible. Inside that set, a customer's vote for the
+   article kb ranks first adds a wording to it; a vote for kb's 2nd or 3rd article (a re-ranking) counts only
+   when corroborated: another client confirmed that article, while kb ranked it first, for a similar wording
+   (:attr:`Policy.similar`). A crowd pointing wordings at random wrong articles finds neither.
 2. Evidence weighs by signal, one client once per pair (its strongest signal): a client weighs
    ``1 / Policy.need(signal)`` and a pair needs weight 1. One customer's "helpful" (or an agent's copy) is
    enough; "reformulated" needs 2 distinct clients, "opened" 3 (or any mix: one reformulation and two opens).
@@ -93,7 +94,7 @@ class Policy:
     """
 
     top: int = 3
-    customer_top: int = 1
+    customer_top: int = 3
     customer_confident: bool = False
     helpful: int = 1
     copied: int = 1
@@ -103,6 +104,8 @@ class Policy:
     keep_confident: bool = True
     per_article: int = 50
     max_chars: int = MAX_WORDING_CHARS
+    corroborate: bool = True
+    similar: float = 0.2
 
     def need(self, signal: str) -> int:
         """Distinct clients with this signal (alone) that a pair needs."""
@@ -138,7 +141,8 @@ def _better(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _weigh(pair: Pair, policy: Policy, untrusted: set[str]) -> tuple[set[str], set[str], Fraction, Fraction]:
+def _weigh(pair: Pair, policy: Policy, untrusted: set[str], backed: frozenset[str] = frozenset()
+           ) -> tuple[set[str], set[str], Fraction, Fraction]:
     """(positive clients, negative clients, weight inside the top-N guard, weight overall)."""
     negative = {c for c, signals in pair.items() if "unhelpful" in signals}
     positive = {c for c, signals in pair.items() if c not in negative and any(s in signals for s in POSITIVE)}
@@ -146,12 +150,13 @@ def _weigh(pair: Pair, policy: Policy, untrusted: set[str]) -> tuple[set[str], s
     for client in positive:
         rows = [pair[client][s] for s in POSITIVE if s in pair[client]]
         overall += max(Fraction(1, policy.need(r.signal)) for r in rows)
-        inside += max((Fraction(1, policy.need(r.signal)) for r in rows if _counts_alone(r, client, policy, untrusted)),
+        inside += max((Fraction(1, policy.need(r.signal)) for r in rows
+                       if _counts_alone(r, client, policy, untrusted, client in backed)),
                       default=Fraction(0))
     return positive, negative, inside, overall
 
 
-def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[str]) -> bool:
+def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[str], backed: bool = False) -> bool:
     """Whether a row may make its pair live without an editor: kb ranked the article within its top N, and
     neither a customer behind many pairs (a script, a shared address) nor a customer overturning kb's confident
     answer (another article answered outright) sent it; agents are trusted with both."""
@@ -161,6 +166,8 @@ def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[
         return True
     if row.rank > policy.customer_top:
         return False
+    if row.rank > 1 and policy.corroborate and not backed:
+        return False  # a customer's re-ranking that no similar wording's confirmation corroborates
     if policy.customer_confident and row.confident is False:
         return False
     overturns = policy.keep_confident and bool(row.confident) and row.rank > 1
@@ -204,12 +211,14 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
             pairs.setdefault(key, defaultdict(dict))
 
     held = {w for (w, a), d in decisions.items() if d == "promoted" and a in published}
+    anchors = _anchors(pairs)
     candidates: list[Learned] = []
     for (wording, article_id), pair in sorted(pairs.items()):
         if not wording or len(wording) > policy.max_chars or wording in written or wording in held:
             continue
         decision = decisions.get((wording, article_id))
-        positive, negative, inside, overall = _weigh(pair, policy, untrusted)
+        backed = _backed(wording, article_id, pair, anchors, policy)
+        positive, negative, inside, overall = _weigh(pair, policy, untrusted, backed)
         best: int | None = None
         for client in positive:
             for row in pair[client].values():
@@ -237,6 +246,41 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
     return _one_article_per_wording_and_caps(candidates, policy)
 
 
+def _bigrams(wording: str) -> frozenset[str]:
+    """Character pairs of a wording without its spaces (so 환불언제 and 환불 언제 read alike)."""
+    text = "".join(wording.split())
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1)) or frozenset([text])
+
+
+Anchors = Mapping[str, list[tuple[str, str, frozenset[str]]]]  # article -> (wording, client, its bigrams)
+
+
+def _anchors(pairs: Mapping[tuple[str, str], Pair]) -> dict[str, list[tuple[str, str, frozenset[str]]]]:
+    """Per article, the wordings a client confirmed it for while kb ranked it first (any positive signal)."""
+    out: dict[str, list[tuple[str, str, frozenset[str]]]] = defaultdict(list)
+    for (wording, article_id), pair in pairs.items():
+        for client, signals in pair.items():
+            if any(s in POSITIVE and r.rank == 1 for s, r in signals.items()):
+                out[article_id].append((wording, client, _bigrams(wording)))
+    return out
+
+
+def _backed(wording: str, article_id: str, pair: Pair, anchors: Anchors, policy: Policy) -> frozenset[str]:
+    """The clients of a pair whose re-ranking is corroborated: another client confirmed the article, ranked first,
+    for a similar wording (character-pair Jaccard at least :attr:`Policy.similar`)."""
+    if not any(r.rank is not None and 1 < r.rank <= policy.customer_top for rows in pair.values()
+               for r in rows.values()):
+        return frozenset()  # nothing to corroborate: no re-ranking here
+    mine = _bigrams(wording)
+    out = set()
+    for client in pair:
+        for other, by, grams in anchors.get(article_id, ()):
+            if other != wording and by != client and len(mine & grams) >= policy.similar * len(mine | grams):
+                out.add(client)
+                break
+    return frozenset(out)
+
+
 def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturns: bool) -> str:
     if best is None or best > policy.top:
         where = "not in its top 10" if best is None else f"at rank {best}"
@@ -245,9 +289,9 @@ def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturn
         return f"from a client behind more than {policy.solo_pairs} pairs: needs another client or an editor"
     if policy.keep_confident and overturns:
         return "kb answers this wording with another article: only an editor overturns a confident answer"
-    if best > policy.customer_top:
-        return ("kb ranks another article first for this wording: customers alone never re-rank, an agent's "
-                "copy or an editor confirms it")
+    if best > 1:
+        return ("kb ranks another article first for this wording: a customer moves it only when another customer "
+                "confirmed this article for a similar wording; an agent's copy or an editor can")
     return f"part of the evidence is outside kb's top {policy.top}: needs more clients or an editor"
 
 

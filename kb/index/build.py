@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,11 +161,25 @@ def embed_entries(
 
 
 def learned_entries(article: Article, wordings: Sequence[str]) -> list[Entry]:
-    """Learned questions (customers' wordings, :mod:`kb.feedback.learning`) as entries of their article: embedded
-    like its questions, showing its answer, in its audience. Their ids hash the wording, so adding one never
-    renumbers another (the manifest's added / removed counts stay true)."""
-    return [Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w,
-                  article.body, "learned", article.locale, article.category) for w in wordings]
+    """An article's entries with its learned questions (customers' wordings, :mod:`kb.feedback.learning`): each
+    wording one more entry (embedded like its questions, showing its answer, in its audience; its id hashes the
+    wording, so adding one never renumbers another and the manifest's added / removed counts stay true), and the
+    wordings folded into the whole-article passage after its own questions (see :func:`lexical_text`)."""
+    if not wordings:
+        return article.entries()
+    out = []
+    for e in article.entries():
+        if e.field == "article":
+            e = replace(e, question=passage_text(article, wordings))
+        out.append(e)
+    return out + [Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w,
+                        article.body, "learned", article.locale, article.category) for w in wordings]
+
+
+def passage_text(article: Article, wordings: Sequence[str] = ()) -> str:
+    """The whole-article passage: title, questions, learned wordings, answer (as :meth:`Article.entries`)."""
+    body = to_text(article.body) if article.body else ""
+    return "\n".join([article.title, *article.questions, *wordings, *([body] if body else [])])
 
 
 def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -176,10 +190,13 @@ def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str
     return {a: ws for a, ws in sorted(out.items()) if ws}
 
 
-def lexical_text(article: Article) -> str:
-    """Title, questions, tags and answer of an article: what lexical matching sees."""
+def lexical_text(article: Article, wordings: Sequence[str] = ()) -> str:
+    """Title, questions, learned wordings, tags and answer of an article: what lexical matching sees.
 
-    parts = [article.title, *article.questions, *article.tags, to_text(article.body)]
+    Learned wordings are folded into the article's passage and words, not only added as entries: measured on the
+    shared dev sets (``scripts/bench_learning.py``), entries alone reach a part of the gain (...)."""
+
+    parts = [article.title, *article.questions, *wordings, *article.tags, to_text(article.body)]
     return "\n".join(p for p in parts if p)
 
 
@@ -207,7 +224,7 @@ def _write_build(folder: Path, served: Sequence[Article], entries: Sequence[Entr
              translations=np.array(translations, dtype=np.int64).reshape(-1, 2))
     (folder / store.LEARNED).write_text(json.dumps({a: list(ws) for a, ws in learned.items()}, ensure_ascii=False,
                                                    indent=1, sort_keys=True), encoding="utf-8")
-    texts = [lexical_text(a) for a in served]
+    texts = [lexical_text(a, learned.get(a.id, ())) for a in served]
     LexicalIndex.from_terms(doc_terms).save(folder / store.LEXICAL)
     LexicalIndex.from_terms([char_ngrams(t) for t in texts]).save(folder / store.CHARS)
     public = [a for a in served if a.public]
@@ -264,7 +281,7 @@ def build_index(
     started = time.perf_counter()
     served = [a for a in articles if a.published or include_drafts]
     taught = usable_learned(served, learned or {})
-    entries = [e for a in served for e in (*a.entries(), *learned_entries(a, taught.get(a.id, ())))]
+    entries = [e for a in served for e in learned_entries(a, taught.get(a.id, ()))]
     if not entries:
         raise KBError("nothing to index: every article is a draft (publish one, or build with --drafts)")
     synonyms = next((Synonyms.load(p) for p in config_files if p.name.lstrip("_") == "synonyms.yml"), Synonyms())
@@ -282,7 +299,7 @@ def build_index(
     cache = BuildCache(index_root / "embeddings.sqlite")
     try:
         vectors, embedded = embed_entries(entries, embedder, cache, progress)
-        doc_terms = cache.terms_many(Analyzer(synonyms), [lexical_text(a) for a in served])
+        doc_terms = cache.terms_many(Analyzer(synonyms), [lexical_text(a, taught.get(a.id, ())) for a in served])
     finally:
         cache.close()
 

@@ -136,6 +136,8 @@ class Searcher:
         self._locales = np.array([a.locale for a in self._articles], dtype=object)
         self._locales_folded = np.array([a.locale.lower() for a in self._articles], dtype=object)
         self._public = np.array([a.public for a in self._articles], dtype=bool)
+        self._learned = np.zeros(n, dtype=bool)  # articles with learned wordings (their answers take a higher bar)
+        self._learned[[self._entry_article[i] for i, e in enumerate(index.entries) if e.field == "learned"]] = True
         # articles per locale, for the cross-language correction of dense scores (see _ranking_dense)
         locales = sorted(set(self._locales))
         self._locale_groups = [np.flatnonzero(self._locales == x) for x in locales]
@@ -324,7 +326,7 @@ class Searcher:
             others = others[np.isfinite(others)]
             dense_margin = dense_top - float(others.max()) if len(others) else 0.1
         return Features(dense_top, dense_margin, float(fused[top]) - second,
-                        self.lexical.coverage(terms, top), self.chars.coverage(grams, top))
+                        self.lexical.coverage(terms, top), self.chars.coverage(grams, top), bool(self._learned[top]))
 
     # -- public -------------------------------------------------------------------------------------
 

@@ -51,13 +51,32 @@ def state(rows: Sequence[EvidenceRow], **kw: object) -> str | None:
 
 @pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (2, "pending"), (3, "pending"), (4, "pending"),
                                                (None, "pending")])
-def test_customers_alone_teach_only_kbs_own_first_article(rank: int | None, expected: str) -> None:
+def test_one_customer_alone_teaches_only_kbs_own_first_article(rank: int | None, expected: str) -> None:
     found = one([row("돈 언제 돌려받아요", rank=rank)])
     assert found is not None and found.state == expected and found.best_rank == rank
     if rank is None or rank > 3:
         assert "outside its top 3" in found.reason
-    elif expected == "pending":  # a re-ranking inside the top 3: an agent or an editor confirms it
+    elif expected == "pending":  # a re-ranking inside the top 3 that nothing corroborates
         assert "ranks another article first" in found.reason
+
+
+def learned_states(rows: Sequence[EvidenceRow], policy: Policy = DEFAULT_POLICY) -> dict[str, str]:
+    return {x.wording: x.state for x in learn(rows, {}, ARTICLES, policy=policy)}
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_a_customers_re_ranking_counts_when_a_similar_wording_confirmed_the_article(rank: int) -> None:
+    anchor = row("환불 언제 돌려받나요", client="other", rank=1)  # kb ranked refund first, another customer agreed
+    moved = row("돈 언제 돌려받아요", rank=rank)
+    assert learned_states([anchor, moved]) == {"환불 언제 돌려받나요": "live", "돈 언제 돌려받아요": "live"}
+    # nothing alike confirmed: a crowd pointing wordings at kb's 2nd or 3rd article finds no anchor
+    assert learned_states([row("쿠폰 사용법 알려줘", client="other"), moved])["돈 언제 돌려받아요"] == "pending"
+    # the anchor must be another client's, and for the article kb ranked first
+    assert learned_states([row("환불 언제 돌려받나요", rank=1), moved])["돈 언제 돌려받아요"] == "pending"
+    assert learned_states([row("환불 언제 돌려받나요", client="other", rank=2), moved]) == {
+        "환불 언제 돌려받나요": "pending", "돈 언제 돌려받아요": "pending"}
+    assert learned_states([anchor, moved], Policy(similar=0.9))["돈 언제 돌려받아요"] == "pending"
+    assert learned_states([moved], Policy(corroborate=False))["돈 언제 돌려받아요"] == "live"
 
 
 @pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
@@ -69,8 +88,9 @@ def test_inside_the_guard_one_customers_helpful_vote_is_enough() -> None:
     found = one([row("돈 언제 돌려받아요", rank=1)])
     assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=1)  # type: ignore[union-attr]
     assert live_questions([found]) == {"refund": ("돈 언제 돌려받아요",)}  # type: ignore[list-item]
-    # with customers trusted inside the whole top 3 (Policy(customer_top=3)), a runner-up is learned too
-    assert state([row("돈 언제 돌려받아요", rank=2)], policy=Policy(customer_top=3)) == "live"
+    # without corroboration (Policy(corroborate=False)), one vote for kb's runner-up is learned too
+    assert state([row("돈 언제 돌려받아요", rank=2)], policy=Policy(corroborate=False)) == "live"
+    assert state([row("돈 언제 돌려받아요", rank=2)], policy=Policy(customer_top=1, corroborate=False)) == "pending"
 
 
 @pytest.mark.parametrize(("signals", "expected"), [
@@ -97,10 +117,10 @@ def test_only_an_editor_overturns_a_confident_answer() -> None:
     rows = [row("돈 언제 돌려받아요", rank=2, confident=True, client=f"c{n}") for n in range(50)]
     found = one(rows)
     assert found is not None and found.state == "pending" and "overturns a confident answer" in found.reason
-    assert state(rows, policy=Policy(keep_confident=False, customer_top=3)) == "live"
-    # when kb was not sure, one customer's vote is enough (customers trusted inside the top 3); kb's own
+    assert state(rows, policy=Policy(keep_confident=False, corroborate=False)) == "live"
+    # when kb was not sure, one customer's vote is enough (uncorroborated here); kb's own
     # confident answer may be reinforced
-    assert state([row("돈 언제 돌려받아요", rank=2, confident=False)], policy=Policy(customer_top=3)) == "live"
+    assert state([row("돈 언제 돌려받아요", rank=2, confident=False)], policy=Policy(corroborate=False)) == "live"
     assert state([row("돈 언제 돌려받아요", rank=1, confident=True)]) == "live"
     assert state([row("돈 언제 돌려받아요", rank=2, confident=True, signal="copied", audience="agents")]) == "live"
     assert state(rows, decisions={("돈 언제 돌려받아요", "refund"): "accepted"}) == "live"
@@ -150,14 +170,14 @@ def test_review_mode_waits_for_an_editor_and_off_learns_nothing() -> None:
 def test_one_article_per_wording() -> None:
     rows = [row("쿠폰 환불", "refund", client=f"a{n}", rank=2) for n in range(3)]
     rows += [row("쿠폰 환불", "coupon", client=f"b{n}", rank=1) for n in range(2)]
-    out = {x.article_id: x for x in learn(rows, {}, ARTICLES, policy=Policy(customer_top=3))}
+    out = {x.article_id: x for x in learn(rows, {}, ARTICLES, policy=Policy(corroborate=False))}
     assert out["refund"].state == "live" and out["coupon"].state == "pending"  # most distinct clients wins
     assert "learned for refund" in out["coupon"].reason
     rows = [row("쿠폰 환불", "refund", client="a", rank=2), row("쿠폰 환불", "coupon", client="b", rank=1)]
-    assert {x.article_id: x.state for x in learn(rows, {}, ARTICLES, policy=Policy(customer_top=3))} == {
+    assert {x.article_id: x.state for x in learn(rows, {}, ARTICLES, policy=Policy(corroborate=False))} == {
         "coupon": "live", "refund": "pending"}
     # an editor's acceptance takes the wording whatever the counts
-    decided = learn(rows, {("쿠폰 환불", "refund"): "accepted"}, ARTICLES, policy=Policy(customer_top=3))
+    decided = learn(rows, {("쿠폰 환불", "refund"): "accepted"}, ARTICLES, policy=Policy(corroborate=False))
     assert {x.article_id: x.state for x in decided} == {"coupon": "pending", "refund": "live"}
 
 

@@ -35,9 +35,35 @@ def test_learned_questions_are_entries_of_their_article(small_kb: Path, tmp_path
     # the article's title and its own questions are untouched
     assert index.articles["delivery-tracking"].title == "배송 조회는 어떻게 하나요?"
     assert index.articles["delivery-tracking"].questions == ("택배 언제 와요?", "운송장 번호 어디서 봐요")
-    hit = Searcher(index, embedder).search("내 물건 어디쯤이에요").results[0]
+    searcher = Searcher(index, embedder)
+    hit = searcher.search("내 물건 어디쯤이에요").results[0]
     assert (hit.article_id, hit.entry_field) == ("delivery-tracking", "learned")
+    # the decision knows which top articles have learned wordings (their answers take a higher bar)
+    for text, learned in (("내 물건 어디쯤이에요", True), ("반품 신청은 어떻게 하나요", False)):
+        ranking = searcher.rank(text, embedder.embed_queries([text])[0])
+        assert ranking.features is not None and ranking.features.learned is learned
     assert hit.title == "배송 조회는 어떻게 하나요?"  # the article's own title, never the learned wording
+
+
+def test_learned_wordings_are_folded_into_their_articles_passage_and_words(small_kb: Path, tmp_path: Path) -> None:
+    learned = {"delivery-tracking": ["블루베리 택배 어디쯤"]}
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "cold")
+    build_index(load_articles(small_kb), FakeEmbedder(), tmp_path / "learned", learned=learned)
+    cold, taught = load_index(tmp_path / "cold"), load_index(tmp_path / "learned")
+    before, after = ({e.article_id: e.question for e in i.entries if e.field == "article"} for i in (cold, taught))
+    title, *rest = after.pop("delivery-tracking").split("\n")  # after the article's own questions, before its answer
+    assert title == "배송 조회는 어떻게 하나요?"
+    assert rest[:3] == ["택배 언제 와요?", "운송장 번호 어디서 봐요", "블루베리 택배 어디쯤"]
+    assert rest[3:] == before.pop("delivery-tracking").split("\n")[3:] and after == before  # nothing else changed
+    row = list(taught.articles).index("delivery-tracking")
+    for index, expected in ((cold, 0.0), (taught, None)):
+        searcher = Searcher(index, FakeEmbedder())
+        words = searcher.lexical.scores(searcher.query_terms("블루베리"))
+        grams = searcher.chars.scores(["블루", "베리"])
+        if expected is None:  # found by its words and character n-grams, and only that article
+            assert words[row] > 0 and words.argmax() == row and grams[row] > 0 and grams.argmax() == row
+        else:
+            assert words.max() == expected
 
 
 def test_the_build_records_its_learned_set(small_kb: Path, tmp_path: Path) -> None:
@@ -79,11 +105,13 @@ def test_learned_vectors_are_cached_like_any_other(small_kb: Path, tmp_path: Pat
     build_index(load_articles(small_kb), embedder, tmp_path / "index")
     first = embedder.calls
     stats = build_index(load_articles(small_kb), embedder, tmp_path / "index", learned=LEARNED_SET)
-    assert embedder.calls - first == 2 * 3  # each new learned question as a passage and as a query, nothing else
-    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (3, 3, 0, 0)
+    # each new learned question as a passage and as a query, and the two articles' whole passages (the wordings
+    # are folded in), nothing else
+    assert embedder.calls - first == 2 * 3 + 2
+    assert (stats.embedded, stats.added, stats.changed, stats.removed) == (5, 3, 2, 0)
     again = build_index(load_articles(small_kb), embedder, tmp_path / "index",
                         learned={"password-reset": ["로그인이 안돼요"]})
-    assert embedder.calls - first == 6 and (again.embedded, again.removed) == (0, 2)
+    assert embedder.calls - first == 8 and (again.embedded, again.changed, again.removed) == (0, 1, 2)
 
 
 def test_a_failed_switch_leaves_no_orphan_build(small_kb: Path, tmp_path: Path,

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from kb.search.fusion import (
     ANSWER_AT,
+    ANSWER_AT_LEARNED,
     DEFAULT,
     DENSE_ONLY,
     NONE_BELOW,
@@ -68,3 +71,15 @@ def test_decide() -> None:
     assert d.decision == "answer" and d.confidence >= ANSWER_AT
     assert decide(weak).decision == "none" and decide(weak).on_topic < NONE_BELOW
     assert 0.0 <= P_CORRECT(weak.vector()) <= P_CORRECT(strong.vector()) <= 1.0
+
+
+def test_an_article_with_learned_wordings_answers_only_above_a_higher_bar() -> None:
+    # a query whose top article is right with p just between the two bars: the plain article answers, one with
+    # learned wordings (whose features read more sure than the models were fitted for) only suggests
+    between = [Features(d, 0.02, 0.3, 0.5, 0.42) for d in np.linspace(0.85, 1.0, 3001)]
+    f = next(x for x in between if ANSWER_AT <= P_CORRECT(x.vector()) < ANSWER_AT_LEARNED)
+    assert decide(f).decision == "answer"
+    assert decide(replace(f, learned=True)).decision == "suggest"
+    sure = next(x for x in between if P_CORRECT(x.vector()) >= ANSWER_AT_LEARNED)
+    assert decide(replace(sure, learned=True)).decision == "answer"
+    assert ANSWER_AT < ANSWER_AT_LEARNED < 1
