@@ -2,9 +2,10 @@
 questions out. The server's /admin list, ``kb learn``, ``kb build`` (:func:`kb.pipeline.gated_build`) and
 ``kb eval --learn-from`` (:mod:`kb.evaluate`) all call :func:`learn`, so what is measured is what is served.
 
-A learned question is a customer's wording added to an article as one more entry (``field="learned"``) at the
-next build: it inherits the article's audience, so nothing learned for an agents-only article reaches
-customers. A pair (wording, article) ends in one of four states:
+A learned question is a customer's wording added to an article at the next build, as one more entry
+(``field="learned"``) and folded into the article's whole passage and words (:func:`kb.index.build.learned_entries`):
+it inherits the article's audience, so nothing learned for an agents-only article reaches customers. A pair
+(wording, article) ends in one of four states:
 
 * ``live``: in the next build (KB_LEARN=auto and the guards passed, or an editor accepted it);
 * ``pending``: waits for an editor (outside kb's own top 3, a wording another article holds, the article's cap,
@@ -24,15 +25,18 @@ The guards, in order:
    far-off article, or a wrong article) makes the pair ``pending``, for the editors. So no number of clients
    can teach kb an article it does not already consider plausible. Inside that set, a customer's vote for the
    article kb ranks first adds a wording to it; a vote for kb's 2nd or 3rd article (a re-ranking) counts only
-   when corroborated: another client confirmed that article, while kb ranked it first, for a similar wording
-   (:attr:`Policy.similar`). A crowd pointing wordings at random wrong articles finds neither.
+   once corroborated: another client confirmed that article while kb ranked it first (for any wording, or for a
+   similar one with :attr:`Policy.similar` above 0). A crowd pointing wordings at wrong articles finds no
+   such anchor unless honest customers gave one, and then guard 4 stops its clients.
 2. Evidence weighs by signal, one client once per pair (its strongest signal): a client weighs
    ``1 / Policy.need(signal)`` and a pair needs weight 1. One customer's "helpful" (or an agent's copy) is
    enough; "reformulated" needs 2 distinct clients, "opened" 3 (or any mix: one reformulation and two opens).
 3. Negatives veto: "not helpful" from as many or more distinct clients than the positive ones. A client that
    said both counts as negative.
-4. A customer behind more than :attr:`Policy.solo_pairs` pairs (a script, or one address shared by many)
-   teaches nothing alone: its pairs wait for another client or an editor. Agents are exempt (trusted).
+4. A customer behind more than :attr:`Policy.solo_pairs` pairs (a script, or one address shared by many), or
+   behind :attr:`Policy.wayward_after` or more of which most point away from kb's first article (honest customers
+   mostly confirm what kb found; a bot steering wordings to other articles does the opposite), teaches nothing
+   alone: its pairs wait for another client or an editor. Agents are exempt (trusted).
    Nor do customers overturn a confident answer: evidence for another article than the one kb answered the
    wording with outright (the server records whether it did) waits for an editor (agents may).
 5. Audience: customers' evidence counts only for public articles (they never see the others; such evidence is
@@ -69,17 +73,26 @@ class Policy:
     * ``top=3``: kb's own top 3 holds the right article for 93-99% of the learning halves' wordings (BANKING77
       93%, StackFAQ 96%, paraKQC 99%), so little honest evidence waits for an editor, while a random wrong
       article is in it for at most 1.6% of wordings (BANKING77's 77 close intents; 0.05% on paraKQC).
-    * ``customer_top=1``: customers alone teach only the article kb already ranks first (a wording more for it:
-      the paraphrases nearby gain); moving a wording to kb's 2nd or 3rd article needs a trusted signal (an
-      agent's copy) or an editor (one click on /admin). Honest customers and a crowd of strangers look the same,
-      and with ``customer_top=3`` 300-554 distinct "customers" voting each wording 5 times moved the poisoned
-      wordings' hit@1 (StackFAQ 0.9209 -> 0.9177, BANKING77 0.7831 -> 0.7804); with 1, not at all. It costs
-      0.5-0.7 points of the held-out gain (paraKQC 0.9516 -> 0.9444, StackFAQ 0.9525 -> 0.9494, BANKING77
-      0.8108 -> 0.8056, learning from half the dev queries).
+    * ``customer_top=3``, ``corroborate=True``, ``similar=0``: a customer's vote may move a wording to kb's 2nd
+      or 3rd article once another client confirmed that article as kb's first answer (any wording). Measured
+      learning from half the dev queries (``scripts/bench_learning.py``), evaluated on the other half, hit@1:
+      paraKQC .9345 -> .9516, StackFAQ .9209 -> .9620, BANKING77 .7831 -> .8333; with ``customer_top=1``
+      (customers only ever add wordings to kb's first article) about .9444 / .9494 / .8056 before the
+      wordings were folded into the passage (2026-12-03), and with no anchor asked the same or +0.3-0.4 points
+      on 4-fold runs (paraKQC .9588 against .9548): the anchor is what stops a crowd of one-vote clients at
+      wrong articles inside the top 3 (each line of an events file another client). ``similar=0.2`` (the anchor's
+      wording must share a fifth of its character pairs) cost paraKQC another 0.4 points and stopped nothing
+      more in the poison runs, so it is a knob.
+    * ``wayward_after=3``: a customer behind 3 pairs or more, most of them for other articles than kb's first,
+      teaches nothing alone. It is what stops hundreds of clients pointing wordings at kb's own runner-up
+      (hit@1 of those wordings, half split: paraKQC and StackFAQ unchanged, BANKING77 .7831 -> .7646, against
+      .9074 / .8797 / .5463 without it) and a crowd mixed with honest customers (before, 3-4 of its pairs went
+      live and moved BANKING77's poisoned wordings .8333 -> .8280); honest customers' figures are unchanged.
     * ``customer_confident=False``: True would let customers teach only wordings kb answered outright. It stops
       nearly all of a crowd pointing wordings at kb's runner-up (hit@1 of those wordings paraKQC 0.9345 ->
       0.9336, StackFAQ unchanged, BANKING77 0.7831 -> 0.7791, against 0.9191 / 0.9019 / 0.7540 without it) but
-      leaves little of the gain (held-out 0.9372 / 0.9241 / 0.7897): a knob for a shop under attack, not a default.
+      leaves little of the gain (held-out 0.9372 / 0.9241 / 0.7897; measured 2026-12-03, before wordings were folded
+      into passages and before ``wayward_after``): a knob for a shop under attack, not a default.
     * ``helpful=1``, ``copied=1``: an explicit judgement of the answer, by a customer or a trusted agent.
     * ``reformulated=2``: the second search may ask something else than the first.
     * ``opened=3``: opening an article and leaving may be satisfaction or giving up.
@@ -87,8 +100,8 @@ class Policy:
     * ``keep_confident=True``: when kb answered a wording outright (decision ``answer``, right 95-99% of the
       time on the dev sets), customers' evidence for another article waits for an editor. It holds back 11 of
       BANKING77's 759 honest votes and 15 of paraKQC's 2,275 without changing held-out hit@1 (0.8108, 0.9516
-      either way), and it stops 336 of 752 pairs when hundreds of clients point wordings at kb's own runner-up
-      (the poison the top-3 guard cannot see; BANKING77).
+      either way; 2026-12-03), and it stops 336 of 752 pairs when hundreds of clients point wordings at kb's own
+      runner-up (the poison the top-3 guard cannot see; BANKING77).
     * ``per_article=50``: room for the ways customers ask one thing (BANKING77's learning half teaches up to 16
       per intent), without letting one article swallow the index.
     """
@@ -105,7 +118,8 @@ class Policy:
     per_article: int = 50
     max_chars: int = MAX_WORDING_CHARS
     corroborate: bool = True
-    similar: float = 0.2
+    similar: float = 0.0
+    wayward_after: int = 3
 
     def need(self, signal: str) -> int:
         """Distinct clients with this signal (alone) that a pair needs."""
@@ -156,6 +170,25 @@ def _weigh(pair: Pair, policy: Policy, untrusted: set[str], backed: frozenset[st
     return positive, negative, inside, overall
 
 
+def _untrusted(rows: Iterable[EvidenceRow], policy: Policy) -> set[str]:
+    """Customers whose evidence teaches nothing alone: behind more than :attr:`Policy.solo_pairs` pairs (a script,
+    a shared address), or behind :attr:`Policy.wayward_after` pairs or more of which most point away from kb's
+    first article (an honest customer mostly confirms what kb found; a bot pointing wordings at other articles,
+    random ones or kb's runner-ups, does the opposite)."""
+    best: dict[str, dict[tuple[str, str], int | None]] = defaultdict(dict)
+    for r in rows:
+        if r.audience == "public" and r.signal in POSITIVE:
+            seen = best[r.client]
+            key = (r.query, r.article_id)
+            seen[key] = _better(seen[key], r.rank) if key in seen else r.rank
+    out = set()
+    for client, seen in best.items():
+        away = sum(1 for rank in seen.values() if rank is None or rank > 1)
+        if len(seen) > policy.solo_pairs or (len(seen) >= policy.wayward_after and away > len(seen) / 2):
+            out.add(client)
+    return out
+
+
 def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[str], backed: bool = False) -> bool:
     """Whether a row may make its pair live without an editor: kb ranked the article within its top N, and
     neither a customer behind many pairs (a script, a shared address) nor a customer overturning kb's confident
@@ -189,11 +222,7 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
     rows = [replace(r, query=normalise_wording(r.query)) for r in rows]
     decisions = {(normalise_wording(w), a): d for (w, a), d in decisions.items()}
 
-    customer_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for r in rows:
-        if r.audience == "public" and r.signal in POSITIVE:
-            customer_pairs[r.client].add((r.query, r.article_id))
-    untrusted = {c for c, seen in customer_pairs.items() if len(seen) > policy.solo_pairs}
+    untrusted = _untrusted(rows, policy)
 
     pairs: dict[tuple[str, str], Pair] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
@@ -286,12 +315,13 @@ def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturn
         where = "not in its top 10" if best is None else f"at rank {best}"
         return f"kb has the article {where} for this wording, outside its top {policy.top}: an editor decides"
     if untrusted:
-        return f"from a client behind more than {policy.solo_pairs} pairs: needs another client or an editor"
+        return (f"from a client behind more than {policy.solo_pairs} pairs, or behind {policy.wayward_after} or more "
+                "pointing mostly away from kb's first article: needs another client or an editor")
     if policy.keep_confident and overturns:
         return "kb answers this wording with another article: only an editor overturns a confident answer"
     if best > 1:
-        return ("kb ranks another article first for this wording: a customer moves it only when another customer "
-                "confirmed this article for a similar wording; an agent's copy or an editor can")
+        return ("kb ranks another article first for this wording: a customer moves it only once another customer "
+                "confirmed this article as kb's first answer; an agent's copy or an editor can")
     return f"part of the evidence is outside kb's top {policy.top}: needs more clients or an editor"
 
 

@@ -164,14 +164,15 @@ def learned_entries(article: Article, wordings: Sequence[str]) -> list[Entry]:
     """An article's entries with its learned questions (customers' wordings, :mod:`kb.feedback.learning`): each
     wording one more entry (embedded like its questions, showing its answer, in its audience; its id hashes the
     wording, so adding one never renumbers another and the manifest's added / removed counts stay true), and the
-    wordings folded into the whole-article passage after its own questions (see :func:`lexical_text`)."""
+    wordings folded into the whole-article passage after its own questions (see :func:`lexical_text`); an article
+    that is only a title (no questions, no answer: paraKQC's) gets a passage of its title and wordings."""
     if not wordings:
         return article.entries()
-    out = []
-    for e in article.entries():
-        if e.field == "article":
-            e = replace(e, question=passage_text(article, wordings))
-        out.append(e)
+    out = [replace(e, question=passage_text(article, wordings)) if e.field == "article" else e
+           for e in article.entries()]
+    if not any(e.field == "article" for e in out):  # a title alone has no passage; with wordings it gets one
+        out.append(Entry(f"{article.id}#{len(out)}", article.id, passage_text(article, wordings), article.body,
+                         "article", article.locale, article.category))
     return out + [Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w,
                         article.body, "learned", article.locale, article.category) for w in wordings]
 

@@ -65,23 +65,21 @@ def learned_states(rows: Sequence[EvidenceRow], policy: Policy = DEFAULT_POLICY)
 
 
 @pytest.mark.parametrize("rank", [2, 3])
-def test_a_customers_re_ranking_counts_when_a_similar_wording_confirmed_the_article(rank: int) -> None:
+def test_a_customers_re_ranking_counts_once_another_client_confirmed_the_article_first(rank: int) -> None:
     anchor = row("환불 언제 돌려받나요", client="other", rank=1)  # kb ranked refund first, another customer agreed
     moved = row("돈 언제 돌려받아요", rank=rank)
     assert learned_states([anchor, moved]) == {"환불 언제 돌려받나요": "live", "돈 언제 돌려받아요": "live"}
-    # nothing alike confirmed: a crowd pointing wordings at kb's 2nd or 3rd article finds no anchor
-    assert learned_states([row("쿠폰 사용법 알려줘", client="other"), moved])["돈 언제 돌려받아요"] == "pending"
-    # the anchor must be another client's, and for the article kb ranked first
+    # the anchor must be another client's, for the article kb ranked first
     assert learned_states([row("환불 언제 돌려받나요", rank=1), moved])["돈 언제 돌려받아요"] == "pending"
     assert learned_states([row("환불 언제 돌려받나요", client="other", rank=2), moved]) == {
         "환불 언제 돌려받나요": "pending", "돈 언제 돌려받아요": "pending"}
+    # a shop may ask for a similar wording (character pairs, Policy.similar) or for no anchor at all
+    unlike = row("쿠폰 사용법 알려줘", client="other")
+    assert learned_states([unlike, moved])["돈 언제 돌려받아요"] == "live"
+    assert learned_states([unlike, moved], Policy(similar=0.2))["돈 언제 돌려받아요"] == "pending"
+    assert learned_states([anchor, moved], Policy(similar=0.2))["돈 언제 돌려받아요"] == "live"
     assert learned_states([anchor, moved], Policy(similar=0.9))["돈 언제 돌려받아요"] == "pending"
     assert learned_states([moved], Policy(corroborate=False))["돈 언제 돌려받아요"] == "live"
-
-
-@pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
-def test_agents_teach_inside_kbs_top_3(rank: int | None, expected: str) -> None:
-    assert state([row("돈 언제 돌려받아요", rank=rank, signal="copied", audience="agents")]) == expected
 
 
 def test_inside_the_guard_one_customers_helpful_vote_is_enough() -> None:
@@ -241,6 +239,30 @@ def test_poison_from_many_clients_teaches_nothing_outside_kbs_top_3() -> None:
     rows = [row(f"질문 {n % 10}", "coupon", client=f"bot-{n}", rank=None) for n in range(300)]
     out = learn(rows, {}, ARTICLES)
     assert live_questions(out) == {} and len(out) == 10 and all(x.clients == 30 for x in out)
+
+
+def test_a_client_pointing_mostly_away_from_kbs_first_article_teaches_nothing_alone() -> None:
+    anchors = [row(f"{a} 문의", a, client=f"honest-{a}", rank=1) for a in ("refund", "return", "coupon")]
+    bot = [row("환불 문의 1", "return", client="bot", rank=2), row("반품 문의 1", "coupon", client="bot", rank=3),
+           row("쿠폰 문의 1", "refund", client="bot", rank=2)]  # kb's runner-ups, each corroborated by an anchor
+    pending = {(x.wording, x.article_id): x.reason for x in learn(anchors + bot, {}, ARTICLES) if x.state == "pending"}
+    assert set(pending) == {(r.query, r.article_id) for r in bot}
+    assert all("away from kb's first" in why for why in pending.values())
+    # two such votes are not yet a pattern, nor are three that mostly confirm kb's first article
+    assert set(live_questions(learn(anchors + bot[:2], {}, ARTICLES))["return"]) == {"환불 문의 1", "return 문의"}
+    kind = bot[:1] + [row("쿠폰 문의 2", "coupon", client="bot", rank=1), row("환불 문의 2", "refund", client="bot")]
+    assert "환불 문의 1" in live_questions(learn(anchors + kind, {}, ARTICLES))["return"]
+    assert live_questions(learn(anchors + bot, {}, ARTICLES, policy=Policy(wayward_after=4))).get("coupon") == (
+        "coupon 문의", "반품 문의 1")
+
+
+def test_a_crowd_of_one_vote_clients_at_wrong_articles_finds_no_anchor() -> None:
+    # each line another client ("no client" in an events file), each a wrong article inside kb's top 3: with no
+    # other client confirming those articles as kb's first answer, nothing goes live
+    rows = [row(f"질문 {n}", ("refund", "return", "coupon")[n % 3], client=f"line-{n}", rank=2 + n % 2)
+            for n in range(30)]
+    assert live_questions(learn(rows, {}, ARTICLES)) == {}
+    assert len(live_questions(learn(rows, {}, ARTICLES, policy=Policy(corroborate=False)))) == 3
 
 
 # -- through a real build and search (fake embedder) ---------------------------------------------------------
