@@ -82,6 +82,11 @@ def test_a_customers_re_ranking_counts_once_another_client_confirmed_the_article
     assert learned_states([moved], Policy(corroborate=False))["돈 언제 돌려받아요"] == "live"
 
 
+@pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
+def test_agents_teach_inside_kbs_top_3(rank: int | None, expected: str) -> None:  # no anchor needed: trusted
+    assert state([row("돈 언제 돌려받아요", rank=rank, signal="copied", audience="agents")]) == expected
+
+
 def test_inside_the_guard_one_customers_helpful_vote_is_enough() -> None:
     found = one([row("돈 언제 돌려받아요", rank=1)])
     assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=1)  # type: ignore[union-attr]
