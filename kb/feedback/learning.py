@@ -240,7 +240,7 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
             pairs.setdefault(key, defaultdict(dict))
 
     held = {w for (w, a), d in decisions.items() if d == "promoted" and a in published}
-    anchors = _anchors(pairs)
+    anchors = _anchors(pairs, untrusted)
     candidates: list[Learned] = []
     for (wording, article_id), pair in sorted(pairs.items()):
         if not wording or len(wording) > policy.max_chars or wording in written or wording in held:
@@ -281,15 +281,16 @@ def _bigrams(wording: str) -> frozenset[str]:
     return frozenset(text[i:i + 2] for i in range(len(text) - 1)) or frozenset([text])
 
 
-Anchors = Mapping[str, list[tuple[str, str, frozenset[str]]]]  # article -> (wording, client, its bigrams)
+Anchors = dict[str, list[tuple[str, str, frozenset[str]]]]  # article -> (wording, client, its bigrams)
 
 
-def _anchors(pairs: Mapping[tuple[str, str], Pair]) -> dict[str, list[tuple[str, str, frozenset[str]]]]:
-    """Per article, the wordings a client confirmed it for while kb ranked it first (any positive signal)."""
-    out: dict[str, list[tuple[str, str, frozenset[str]]]] = defaultdict(list)
+def _anchors(pairs: Mapping[tuple[str, str], Pair], untrusted: set[str]) -> Anchors:
+    """Per article, the wordings a client confirmed it for while kb ranked it first (any positive signal), but not
+    a client that teaches nothing alone (guard 4): its confirmations anchor nothing either."""
+    out: Anchors = defaultdict(list)
     for (wording, article_id), pair in pairs.items():
         for client, signals in pair.items():
-            if any(s in POSITIVE and r.rank == 1 for s, r in signals.items()):
+            if client not in untrusted and any(s in POSITIVE and r.rank == 1 for s, r in signals.items()):
                 out[article_id].append((wording, client, _bigrams(wording)))
     return out
 

@@ -80,6 +80,9 @@ def test_a_customers_re_ranking_counts_once_another_client_confirmed_the_article
     assert learned_states([anchor, moved], Policy(similar=0.2))["돈 언제 돌려받아요"] == "live"
     assert learned_states([anchor, moved], Policy(similar=0.9))["돈 언제 돌려받아요"] == "pending"
     assert learned_states([moved], Policy(corroborate=False))["돈 언제 돌려받아요"] == "live"
+    # a client that teaches nothing alone (behind too many pairs) anchors nothing either
+    script = [row(f"환불 {n}", client="script", rank=1) for n in range(DEFAULT_POLICY.solo_pairs + 1)]
+    assert learned_states([*script, moved])["돈 언제 돌려받아요"] == "pending"
 
 
 @pytest.mark.parametrize(("rank", "expected"), [(1, "live"), (3, "live"), (4, "pending"), (None, "pending")])
