@@ -14,8 +14,9 @@ cold vs learned. Then poison, pointed at the evaluation half's wordings, each at
     behind more than the policy's 20 pairs nor over the daily cap: every per-client rule is dodged, and only the
     top-3 guard and the confident-answer guard stand;
 (c) as (b), but each wording pointed at kb's own best-ranked wrong article (inside its top 3): what the top-3
-    guard cannot see, since that is how customers correct kb; only the confident-answer guard stands. Shown to
-    state the limit, not as a pass.
+    guard cannot see, since that is how customers correct kb;
+(d) each line another client (an events file without ``client``: one vote per client, so no per-client rule
+    sees anything), each wording at a random wrong article.
 
 For the poison runs the table gives hit@1 of the poisoned wordings cold and after (no honest evidence learned).
 
@@ -137,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_poison:
             ids = [a.id for a in articles]
             cold = open_build(cold_root, embedder)
-            for attack, near in (("a", False), ("b", False), ("c", True)):
+            for attack, near in (("a", False), ("b", False), ("c", True), ("d", False)):
                 wrong = wrong_articles(eval_half, ids, cold, near)
                 if attack == "a":
                     events = [Event(q.query, (w,), "mallory") for q, w in zip(eval_half, wrong, strict=True)]
+                elif attack == "d":
+                    events = [Event(q.query, (w,)) for q, w in zip(eval_half, wrong, strict=True)]
                 else:  # enough clients that none is behind more than `solo_pairs` pairs
                     clients = max(POISON_CLIENTS, -(-len(eval_half) * CLIENTS_PER_WORDING // DEFAULT_POLICY.solo_pairs))
                     events = [Event(q.query, (w,), f"bot-{(i * CLIENTS_PER_WORDING + k) % clients}")
@@ -194,7 +197,7 @@ def print_tables(results: dict[str, dict[str, Any]], model: str) -> None:
     print("poison pointed at the evaluation half's wordings: their hit@1 cold -> after, pairs that went live")
     print(f"{'set':<10} {'attack':<40} {'events':>6} {'kept':>6} {'hit@1':>13} {'live':>5} {'pending':>7}")
     names = {"a": "(a) one client, random wrong articles", "b": "(b) {} clients, random wrong articles",
-             "c": "(c) {} clients, kb's best wrong article"}
+             "c": "(c) {} clients, kb's best wrong article", "d": "(d) a client per line, random wrong"}
     for name, r in results.items():
         for attack, template in names.items():
             p = r.get(f"poison_{attack}")

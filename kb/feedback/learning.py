@@ -85,7 +85,7 @@ class Policy:
       more in the poison runs, so it is a knob.
     * ``wayward_after=3``: a customer behind 3 pairs or more, most of them for other articles than kb's first,
       teaches nothing alone. It is what stops hundreds of clients pointing wordings at kb's own runner-up
-      (hit@1 of those wordings, half split: paraKQC and StackFAQ unchanged, BANKING77 .7831 -> .7646, against
+      (hit@1 of those wordings, half split: paraKQC and StackFAQ unchanged, BANKING77 .7831 -> .7751, against
       .9074 / .8797 / .5463 without it) and a crowd mixed with honest customers (before, 3-4 of its pairs went
       live and moved BANKING77's poisoned wordings .8333 -> .8280); honest customers' figures are unchanged.
     * ``customer_confident=False``: True would let customers teach only wordings kb answered outright. It stops
