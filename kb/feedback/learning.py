@@ -60,6 +60,10 @@ from kb.feedback.evidence import SIGNALS, Evidence, EvidenceRow, normalise_wordi
 from kb.limits import MAX_WORDING_CHARS
 from kb.settings import LEARN_MODES
 
+# the codes of Learned.why: live (accepted, guards), rejected, vetoed, pending (review, outside, untrusted,
+# overturns, rerank, partial, taken, full)
+WHY = ("accepted", "guards", "rejected", "vetoed", "review", "outside", "untrusted", "overturns", "rerank", "partial",
+       "taken", "full")
 MODES = LEARN_MODES  # KB_LEARN: auto = guarded pairs go live; review = an editor accepts each; off
 STATES = ("live", "pending", "rejected", "vetoed")
 POSITIVE = ("helpful", "copied", "reformulated", "opened")
@@ -146,6 +150,8 @@ class Learned:
     best_rank: int | None = None  # kb's best rank of the article for the wording among that evidence
     decision: str | None = None  # the editors' decision, if any
     audience: str = "public"  # the article's: where the learned question is searchable
+    why: str = ""  # the reason as a code, for pages in other languages (see WHY); ``reason`` is its English text
+    held_by: str = ""  # why == "taken": the article that holds the wording
 
 
 Pair = dict[str, dict[str, EvidenceRow]]  # client -> signal -> its row (one per client, pair and signal)
@@ -253,25 +259,27 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
             for row in pair[client].values():
                 best = _better(best, row.rank) if row.signal in POSITIVE else best
         if decision == "rejected":
-            state, reason = "rejected", "rejected by an editor"
+            state, why, reason = "rejected", "rejected", "rejected by an editor"
         elif decision == "accepted":
-            state, reason = "live", "accepted by an editor"
+            state, why, reason = "live", "accepted", "accepted by an editor"
         elif negative and len(negative) >= len(positive):
-            state, reason = "vetoed", f"{len(negative)} client(s) said not helpful, {len(positive)} said it answered"
+            state, why = "vetoed", "vetoed"
+            reason = f"{len(negative)} client(s) said not helpful, {len(positive)} said it answered"
         elif overall < 1:
             continue  # not enough evidence yet
         elif mode == "review":
-            state, reason = "pending", "KB_LEARN=review: an editor accepts each pair"
+            state, why, reason = "pending", "review", "KB_LEARN=review: an editor accepts each pair"
         elif inside >= 1:
-            state, reason = "live", f"{len(positive)} client(s); kb's rank {best}"
+            state, why, reason = "live", "guards", f"{len(positive)} client(s); kb's rank {best}"
         else:
             overturns = any(r.confident and (r.rank or 0) > 1 for c in positive for r in pair[c].values())
-            state, reason = "pending", _why_pending(best, policy, positive & untrusted, overturns)
+            state = "pending"
+            why, reason = _why_pending(best, policy, positive & untrusted, overturns)
         n = {s: sum(1 for signals in pair.values() if s in signals) for s in SIGNALS}
         candidates.append(Learned(
             wording, article_id, state, reason, clients=len(positive), helpful=n["helpful"], opened=n["opened"],
             reformulated=n["reformulated"], copied=n["copied"], unhelpful=n["unhelpful"], best_rank=best,
-            decision=decision, audience=published[article_id].audience))
+            decision=decision, audience=published[article_id].audience, why=why))
     return _one_article_per_wording_and_caps(candidates, policy)
 
 
@@ -311,19 +319,22 @@ def _backed(wording: str, article_id: str, pair: Pair, anchors: Anchors, policy:
     return frozenset(out)
 
 
-def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturns: bool) -> str:
+def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturns: bool) -> tuple[str, str]:
+    """Why a pair with enough evidence waits for an editor: (code, English text)."""
     if best is None or best > policy.top:
         where = "not in its top 10" if best is None else f"at rank {best}"
-        return f"kb has the article {where} for this wording, outside its top {policy.top}: an editor decides"
+        return "outside", (f"kb has the article {where} for this wording, outside its top {policy.top}: "
+                           "an editor decides")
     if untrusted:
-        return (f"from a client behind more than {policy.solo_pairs} pairs, or behind {policy.wayward_after} or more "
-                "pointing mostly away from kb's first article: needs another client or an editor")
+        return "untrusted", (f"from a client behind more than {policy.solo_pairs} pairs, or behind "
+                             f"{policy.wayward_after} or more pointing mostly away from kb's first article: needs "
+                             "another client or an editor")
     if policy.keep_confident and overturns:
-        return "kb answers this wording with another article: only an editor overturns a confident answer"
+        return "overturns", "kb answers this wording with another article: only an editor overturns a confident answer"
     if best > 1:
-        return ("kb ranks another article first for this wording: a customer moves it only once another customer "
-                "confirmed this article as kb's first answer; an agent's copy or an editor can")
-    return f"part of the evidence is outside kb's top {policy.top}: needs more clients or an editor"
+        return "rerank", ("kb ranks another article first for this wording: a customer moves it only once another "
+                          "customer confirmed this article as kb's first answer; an agent's copy or an editor can")
+    return "partial", f"part of the evidence is outside kb's top {policy.top}: needs more clients or an editor"
 
 
 def _rank_key(item: Learned) -> tuple[bool, int, float, str, str]:
@@ -336,17 +347,19 @@ def _one_article_per_wording_and_caps(candidates: list[Learned], policy: Policy)
     live = sorted((c for c in candidates if c.state == "live"), key=_rank_key)
     owner: dict[str, str] = {}
     per_article: dict[str, int] = defaultdict(int)
-    demoted: dict[tuple[str, str], str] = {}
+    demoted: dict[tuple[str, str], Learned] = {}
     for item in live:
         if item.wording in owner:
-            demoted[(item.wording, item.article_id)] = f"the wording is learned for {owner[item.wording]}"
+            demoted[(item.wording, item.article_id)] = replace(
+                item, state="pending", why="taken", held_by=owner[item.wording],
+                reason=f"the wording is learned for {owner[item.wording]}")
         elif item.decision != "accepted" and per_article[item.article_id] >= policy.per_article:
-            demoted[(item.wording, item.article_id)] = f"the article has {policy.per_article} learned wordings"
+            demoted[(item.wording, item.article_id)] = replace(
+                item, state="pending", why="full", reason=f"the article has {policy.per_article} learned wordings")
         else:
             owner[item.wording] = item.article_id
             per_article[item.article_id] += 1
-    out = [replace(c, state="pending", reason=demoted[(c.wording, c.article_id)])
-           if (c.wording, c.article_id) in demoted else c for c in candidates]
+    out = [demoted.get((c.wording, c.article_id), c) for c in candidates]
     return sorted(out, key=lambda c: (c.article_id, c.wording))
 
 

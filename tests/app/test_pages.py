@@ -77,6 +77,13 @@ def test_agent_page(client: TestClient) -> None:
     assert "상담원 검색" in r.text and '/static/agent.js' in r.text
 
 
+def test_every_learning_reason_has_its_words_in_both_languages() -> None:
+    from kb.feedback.learning import WHY
+
+    for lang in ("ko", "en"):
+        assert all(STRINGS[lang].get(f"learned_why_{code}") for code in WHY), lang
+
+
 def test_string_tables_match_and_templates_fill() -> None:
     assert set(STRINGS["ko"]) == set(STRINGS["en"])
     for lang in STRINGS:

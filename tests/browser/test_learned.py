@@ -67,6 +67,9 @@ def test_editor_sees_learned_wordings_and_rejects_one(driver: Any, site: tuple[s
     assert rows[LIVE[0]].get_attribute("data-state") == "live" and ko["learned_state_live"] in rows[LIVE[0]].text
     assert rows[PENDING[0]].get_attribute("data-state") == "pending"
     assert ko["learned_accept"] in rows[PENDING[0]].text  # a pending wording can be accepted
+    # why, in the page's language (the policy's reasons are codes; its English text is only a fallback)
+    assert ko["learned_why_outside"] in rows[PENDING[0]].text and "outside its top" not in rows[PENDING[0]].text
+    assert ko["learned_why_guards"] in rows[LIVE[0]].text
     if os.environ.get("KB_SCREENSHOTS") == "1":
         driver.save_screenshot(str(ROOT / "docs" / "screenshot-learned.png"))
     rows[LIVE[0]].find_element("css selector", "button[data-action='reject']").click()

@@ -92,7 +92,8 @@ def test_agents_teach_inside_kbs_top_3(rank: int | None, expected: str) -> None:
 
 def test_inside_the_guard_one_customers_helpful_vote_is_enough() -> None:
     found = one([row("돈 언제 돌려받아요", rank=1)])
-    assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=1)  # type: ignore[union-attr]
+    assert found == Learned("돈 언제 돌려받아요", "refund", "live", found.reason, clients=1, helpful=1, best_rank=1,  # type: ignore[union-attr]
+                            why="guards")
     assert live_questions([found]) == {"refund": ("돈 언제 돌려받아요",)}  # type: ignore[list-item]
     # without corroboration (Policy(corroborate=False)), one vote for kb's runner-up is learned too
     assert state([row("돈 언제 돌려받아요", rank=2)], policy=Policy(corroborate=False)) == "live"
@@ -185,6 +186,22 @@ def test_one_article_per_wording() -> None:
     # an editor's acceptance takes the wording whatever the counts
     decided = learn(rows, {("쿠폰 환불", "refund"): "accepted"}, ARTICLES, policy=Policy(corroborate=False))
     assert {x.article_id: x.state for x in decided} == {"coupon": "pending", "refund": "live"}
+
+
+def test_every_verdict_says_why_as_a_code() -> None:
+    rows = [row("쿠폰 환불", "refund", client="a", rank=2), row("쿠폰 환불", "coupon", client="b", rank=1),
+            row("돈 언제 돌려받아요", rank=None), row("환급", rank=2, confident=True),
+            row("반품 언제", "return", client="c"), row("반품 언제", "return", signal="unhelpful", client="d")]
+    out = learn(rows, {("환불 거절", "refund"): "rejected"}, ARTICLES, policy=Policy(corroborate=False))
+    assert {(x.wording, x.article_id): (x.state, x.why, x.held_by) for x in out} == {
+        ("쿠폰 환불", "coupon"): ("live", "guards", ""), ("쿠폰 환불", "refund"): ("pending", "taken", "coupon"),
+        ("돈 언제 돌려받아요", "refund"): ("pending", "outside", ""), ("환급", "refund"): ("pending", "overturns", ""),
+        ("반품 언제", "return"): ("vetoed", "vetoed", ""), ("환불 거절", "refund"): ("rejected", "rejected", "")}
+    assert {x.why for x in learn(rows[:1], {}, ARTICLES)} == {"rerank"}
+    assert {x.why for x in learn(rows[:1], {}, ARTICLES, mode="review")} == {"review"}
+    assert {x.why for x in learn(rows[:1], {("쿠폰 환불", "refund"): "accepted"}, ARTICLES)} == {"accepted"}
+    capped = learn([row(f"환불 {n}", client=f"c{n}") for n in range(2)], {}, ARTICLES, policy=Policy(per_article=1))
+    assert sorted(x.why for x in capped) == ["full", "guards"]
 
 
 def test_learned_wordings_per_article_are_capped() -> None:

@@ -35,6 +35,14 @@
       el("ul", { class: "admin-learned-words" }, ...a.wordings.map((w) => wording(a, w))))));
   }
 
+  /** Why a wording is where it is, in the page's language (the server's English reason for a code it does not
+   * know yet). */
+  function why(w) {
+    const key = "learned_why_" + (w.why || "");
+    const text = w.why ? t(key, { n: w.clients, unhelpful: w.unhelpful, article: w.held_by }) : "";
+    return text && text !== key ? text : w.reason;
+  }
+
   function wording(article, w) {
     const rank = w.best_rank === null || w.best_rank === undefined ? "-" : String(w.best_rank);
     const buttons = (ACTIONS[w.state] || []).map((action) => el("button", {
@@ -44,7 +52,7 @@
     return el("li", { class: "admin-learned-word", dataset: { state: w.state } },
       el("span", { class: "admin-learned-text" }, w.wording), " ",
       el("span", { class: "chip" }, t("learned_state_" + w.state)), " ",
-      el("span", { class: "muted" }, t("learned_evidence", { n: w.clients, rank }) + (w.reason ? " · " + w.reason : "")),
+      el("span", { class: "muted" }, t("learned_evidence", { n: w.clients, rank }) + (why(w) ? " · " + why(w) : "")),
       " ", ...buttons);
   }
 
