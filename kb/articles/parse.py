@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,15 @@ class Article:
         """Line of the value ``text`` of the front matter ``key`` (a list item), if it was given."""
         return next((line for k, item, line in self.item_lines if k == key and item == text), None)
 
-    def entries(self) -> list[Entry]:
+    def entries(self, learned: Sequence[str] = ()) -> list[Entry]:
         """The search entries of this article: title, alternate questions, faq sections, and the article.
 
         The last entry (field ``article``) holds the whole article as one passage (title, questions and
         answer as plain text), so a query can match the answer's words and the questions together:
         measured with e5, it lifts hit@1 on StackFAQ (answers) from 0.86 to 0.90 and on BANKING77
         (several phrasings) from 0.67 to 0.76. An article with neither questions nor an answer has none.
+        ``learned`` wordings (:func:`kb.index.build.learned_entries`) are folded into that passage after the
+        questions; with them, an article that is only a title gets one too.
         """
 
         out: list[Entry] = []
@@ -117,8 +120,8 @@ class Article:
         for s in self.sections:
             add(s.question, s.answer, "section")
         body = to_text(self.body) if self.body else ""
-        if self.questions or body:
-            add("\n".join([self.title, *self.questions, *([body] if body else [])]), self.body, "article")
+        if self.questions or body or learned:
+            add("\n".join([self.title, *self.questions, *learned, *([body] if body else [])]), self.body, "article")
         return out
 
 

@@ -54,6 +54,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 
 from kb.articles.parse import Article
 from kb.feedback.evidence import SIGNALS, Evidence, EvidenceRow, normalise_wording
@@ -161,7 +162,7 @@ def _better(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _weigh(pair: Pair, policy: Policy, untrusted: set[str], backed: frozenset[str] = frozenset()
+def _weigh(pair: Pair, policy: Policy, untrusted: set[str], backed: frozenset[str]
            ) -> tuple[set[str], set[str], Fraction, Fraction]:
     """(positive clients, negative clients, weight inside the top-N guard, weight overall)."""
     negative = {c for c, signals in pair.items() if "unhelpful" in signals}
@@ -195,10 +196,11 @@ def _untrusted(rows: Iterable[EvidenceRow], policy: Policy) -> set[str]:
     return out
 
 
-def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[str], backed: bool = False) -> bool:
-    """Whether a row may make its pair live without an editor: kb ranked the article within its top N, and
-    neither a customer behind many pairs (a script, a shared address) nor a customer overturning kb's confident
-    answer (another article answered outright) sent it; agents are trusted with both."""
+def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[str], backed: bool) -> bool:
+    """Whether a row may make its pair live without an editor: kb ranked the article within its top N, a
+    customer's re-ranking is ``backed`` (:func:`_backed`), and neither an untrusted customer (:func:`_untrusted`)
+    nor a customer overturning kb's confident answer (another article answered outright) sent it; agents are
+    trusted with all of these."""
     if row.rank is None or row.rank > policy.top:
         return False
     if row.audience == "agents":
@@ -206,7 +208,7 @@ def _counts_alone(row: EvidenceRow, client: str, policy: Policy, untrusted: set[
     if row.rank > policy.customer_top:
         return False
     if row.rank > 1 and policy.corroborate and not backed:
-        return False  # a customer's re-ranking that no similar wording's confirmation corroborates
+        return False  # a customer's re-ranking that no other client's confirmation of the article anchors
     if policy.customer_confident and row.confident is False:
         return False
     overturns = policy.keep_confident and bool(row.confident) and row.rank > 1
@@ -283,13 +285,14 @@ def learn(rows: Iterable[EvidenceRow], decisions: Mapping[tuple[str, str], str],
     return _one_article_per_wording_and_caps(candidates, policy)
 
 
+@lru_cache(maxsize=4096)
 def _bigrams(wording: str) -> frozenset[str]:
     """Character pairs of a wording without its spaces (so 환불언제 and 환불 언제 read alike)."""
     text = "".join(wording.split())
     return frozenset(text[i:i + 2] for i in range(len(text) - 1)) or frozenset([text])
 
 
-Anchors = dict[str, list[tuple[str, str, frozenset[str]]]]  # article -> (wording, client, its bigrams)
+Anchors = dict[str, list[tuple[str, str]]]  # article -> (wording, client) that confirmed it as kb's first
 
 
 def _anchors(pairs: Mapping[tuple[str, str], Pair], untrusted: set[str]) -> Anchors:
@@ -299,24 +302,27 @@ def _anchors(pairs: Mapping[tuple[str, str], Pair], untrusted: set[str]) -> Anch
     for (wording, article_id), pair in pairs.items():
         for client, signals in pair.items():
             if client not in untrusted and any(s in POSITIVE and r.rank == 1 for s, r in signals.items()):
-                out[article_id].append((wording, client, _bigrams(wording)))
+                out[article_id].append((wording, client))
     return out
 
 
+def _alike(a: str, b: str, similar: float) -> bool:
+    """Whether two wordings share at least ``similar`` of their character pairs (Jaccard); any two do at 0."""
+    if similar <= 0:
+        return True
+    mine, theirs = _bigrams(a), _bigrams(b)
+    return len(mine & theirs) >= similar * len(mine | theirs)
+
+
 def _backed(wording: str, article_id: str, pair: Pair, anchors: Anchors, policy: Policy) -> frozenset[str]:
-    """The clients of a pair whose re-ranking is corroborated: another client confirmed the article, ranked first,
-    for a similar wording (character-pair Jaccard at least :attr:`Policy.similar`)."""
+    """The clients of a pair whose re-ranking is corroborated: another client confirmed the article while kb
+    ranked it first, for another wording (one alike, with :attr:`Policy.similar` above 0)."""
     if not any(r.rank is not None and 1 < r.rank <= policy.customer_top for rows in pair.values()
                for r in rows.values()):
         return frozenset()  # nothing to corroborate: no re-ranking here
-    mine = _bigrams(wording)
-    out = set()
-    for client in pair:
-        for other, by, grams in anchors.get(article_id, ()):
-            if other != wording and by != client and len(mine & grams) >= policy.similar * len(mine | grams):
-                out.add(client)
-                break
-    return frozenset(out)
+    return frozenset(client for client in pair
+                     if any(other != wording and by != client and _alike(wording, other, policy.similar)
+                            for other, by in anchors.get(article_id, ())))
 
 
 def _why_pending(best: int | None, policy: Policy, untrusted: set[str], overturns: bool) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,23 +164,10 @@ def learned_entries(article: Article, wordings: Sequence[str]) -> list[Entry]:
     """An article's entries with its learned questions (customers' wordings, :mod:`kb.feedback.learning`): each
     wording one more entry (embedded like its questions, showing its answer, in its audience; its id hashes the
     wording, so adding one never renumbers another and the manifest's added / removed counts stay true), and the
-    wordings folded into the whole-article passage after its own questions (see :func:`lexical_text`); an article
-    that is only a title (no questions, no answer: paraKQC's) gets a passage of its title and wordings."""
-    if not wordings:
-        return article.entries()
-    out = [replace(e, question=passage_text(article, wordings)) if e.field == "article" else e
-           for e in article.entries()]
-    if not any(e.field == "article" for e in out):  # a title alone has no passage; with wordings it gets one
-        out.append(Entry(f"{article.id}#{len(out)}", article.id, passage_text(article, wordings), article.body,
-                         "article", article.locale, article.category))
-    return out + [Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w,
-                        article.body, "learned", article.locale, article.category) for w in wordings]
-
-
-def passage_text(article: Article, wordings: Sequence[str] = ()) -> str:
-    """The whole-article passage: title, questions, learned wordings, answer (as :meth:`Article.entries`)."""
-    body = to_text(article.body) if article.body else ""
-    return "\n".join([article.title, *article.questions, *wordings, *([body] if body else [])])
+    wordings folded into the whole-article passage (:meth:`Article.entries`) and words (:func:`lexical_text`)."""
+    return article.entries(wordings) + [
+        Entry(f"{article.id}#learned-{hashlib.sha256(w.encode()).hexdigest()[:12]}", article.id, w, article.body,
+              "learned", article.locale, article.category) for w in wordings]
 
 
 def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -194,8 +181,8 @@ def usable_learned(served: Sequence[Article], learned: Mapping[str, Sequence[str
 def lexical_text(article: Article, wordings: Sequence[str] = ()) -> str:
     """Title, questions, learned wordings, tags and answer of an article: what lexical matching sees.
 
-    Learned wordings are folded into the article's passage and words, not only added as entries: measured on the
-    shared dev sets (``scripts/bench_learning.py``), entries alone reach a part of the gain (...)."""
+    Learned wordings are folded into the article's words and passage, not only added as entries: as entries alone
+    they reached about half of the gain on the shared dev sets (``scripts/bench_learning.py``, docs/figures.md)."""
 
     parts = [article.title, *article.questions, *wordings, *article.tags, to_text(article.body)]
     return "\n".join(p for p in parts if p)
